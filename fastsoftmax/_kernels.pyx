@@ -1,0 +1,272 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Binding between the Python layer and the C kernels in src/.
+
+Three layers, each doing one thing:
+  * src/*.c      the kernels: pure C functions over pointers, a batch shape and
+                 element strides (declared in src/fastsoftmax.h);
+  * this file    checks that each buffer is what the C function needs (dtype,
+                 dimensions, matching shapes, writable, element-aligned strides),
+                 converts strides to elements and calls C with the GIL released.
+                 It holds no numerical or API logic;
+  * functional.py  validates user arguments, moves the class axis, handles
+                 dtypes, targets and reductions, and documents the API.
+
+Every array argument here is already laid out as (n_outer, n_inner, n_classes)
+(per-row arrays as (n_outer * n_inner,)), made so by functional.py.
+"""
+
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+
+cnp.import_array()
+
+
+cdef extern from "fastsoftmax.h" nogil:
+    ctypedef struct fs_batch:
+        int64_t n_outer
+        int64_t n_inner
+        int64_t n_classes
+
+    ctypedef struct fs_strides:
+        int64_t outer
+        int64_t inner
+        int64_t cls
+
+    ctypedef struct fs_ce_args:
+        const int64_t *target
+        int64_t ignore_index
+        const void *prob
+        fs_strides prob_strides
+        const void *weight
+        double label_smoothing
+        double grad_scale
+
+    int FS_OK
+    int FS_ENOMEM
+    int FS_EINDEX
+    int FS_ISA_COUNT
+
+    int fs_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys)
+    int fs_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys)
+    int fs_log_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys)
+    int fs_log_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys)
+    int fs_logsumexp_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *out)
+    int fs_logsumexp_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *out)
+    int fs_cross_entropy_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_ce_args *a,
+                             double *loss_rows, double *loss_sum, float *grad, const fs_strides *gs)
+    int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_ce_args *a,
+                             double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs)
+    void fs_vexp_f32(const float *x, float *y, int64_t n)
+    void fs_vexp_f64(const double *x, double *y, int64_t n)
+
+    const char *fs_isa_name(int isa)
+    int fs_isa_compiled(int isa)
+    int fs_isa_supported(int isa)
+    int fs_best_isa()
+    int fs_active_isa()
+    int fs_select_isa(int isa)
+
+
+# ---------------------------------------------------------------- buffer checks
+
+cdef int _float_kind(cnp.ndarray a) except -1:
+    """0 for float32, 1 for float64."""
+    cdef int t = cnp.PyArray_TYPE(a)
+    if t == cnp.NPY_FLOAT32:
+        return 0
+    if t == cnp.NPY_FLOAT64:
+        return 1
+    raise TypeError(f"kernel buffers must be float32 or float64, got {a.dtype}")
+
+
+cdef fs_strides _rows3(cnp.ndarray a, fs_batch *b, bint writable) except *:
+    """Check a 3-D (outer, inner, classes) array and return its strides in elements."""
+    cdef fs_strides s
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(a)
+    if cnp.PyArray_NDIM(a) != 3:
+        raise ValueError("kernel buffers must be 3-D (outer, inner, classes)")
+    if (a.shape[0] != b.n_outer or a.shape[1] != b.n_inner or a.shape[2] != b.n_classes):
+        raise ValueError("kernel buffers must have the same shape")
+    if writable and not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError("output buffer is read-only")
+    if not cnp.PyArray_ISALIGNED(a):
+        raise ValueError("kernel buffers must be aligned")
+    for k in range(3):
+        if a.strides[k] % item:
+            raise ValueError("kernel buffer strides must be multiples of the item size")
+    s.outer = a.strides[0] // item
+    s.inner = a.strides[1] // item
+    s.cls = a.strides[2] // item
+    return s
+
+
+cdef fs_batch _batch(cnp.ndarray a) except *:
+    cdef fs_batch b
+    if cnp.PyArray_NDIM(a) != 3:
+        raise ValueError("kernel buffers must be 3-D (outer, inner, classes)")
+    b.n_outer = a.shape[0]
+    b.n_inner = a.shape[1]
+    b.n_classes = a.shape[2]
+    return b
+
+
+cdef void _check_row_vector(cnp.ndarray a, int64_t n, int typenum, str what) except *:
+    if (cnp.PyArray_NDIM(a) != 1 or a.shape[0] != n or cnp.PyArray_TYPE(a) != typenum
+            or not cnp.PyArray_IS_C_CONTIGUOUS(a)):
+        raise ValueError(f"{what} must be a contiguous 1-D array of {n} elements and type {typenum}")
+
+
+cdef void _raise(int status) except *:
+    if status == FS_ENOMEM:
+        raise MemoryError("fastsoftmax: could not allocate a scratch row")
+    if status == FS_EINDEX:
+        raise IndexError("fastsoftmax: target index out of range")
+    if status != FS_OK:
+        raise RuntimeError(f"fastsoftmax: kernel failed with status {status}")
+
+
+# ---------------------------------------------------------------- kernels
+
+def softmax(cnp.ndarray x, cnp.ndarray y, bint log):
+    """y[o, i, :] = (log_)softmax(x[o, i, :]); y may be x."""
+    cdef fs_batch b = _batch(x)
+    cdef int kind = _float_kind(x)
+    if cnp.PyArray_TYPE(y) != cnp.PyArray_TYPE(x):
+        raise TypeError("input and output dtypes differ")
+    cdef fs_strides xs = _rows3(x, &b, False)
+    cdef fs_strides ys = _rows3(y, &b, True)
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *yp = cnp.PyArray_DATA(y)
+    cdef int status
+    with nogil:
+        if kind == 0:
+            if log:
+                status = fs_log_softmax_f32(&b, <float *>xp, &xs, <float *>yp, &ys)
+            else:
+                status = fs_softmax_f32(&b, <float *>xp, &xs, <float *>yp, &ys)
+        else:
+            if log:
+                status = fs_log_softmax_f64(&b, <double *>xp, &xs, <double *>yp, &ys)
+            else:
+                status = fs_softmax_f64(&b, <double *>xp, &xs, <double *>yp, &ys)
+    _raise(status)
+
+
+def logsumexp(cnp.ndarray x, cnp.ndarray out):
+    """out[o * n_inner + i] = log(sum(exp(x[o, i, :])))."""
+    cdef fs_batch b = _batch(x)
+    cdef int kind = _float_kind(x)
+    cdef fs_strides xs = _rows3(x, &b, False)
+    _check_row_vector(out, b.n_outer * b.n_inner, cnp.PyArray_TYPE(x), "out")
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("output buffer is read-only")
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *op = cnp.PyArray_DATA(out)
+    cdef int status
+    with nogil:
+        if kind == 0:
+            status = fs_logsumexp_f32(&b, <float *>xp, &xs, <float *>op)
+        else:
+            status = fs_logsumexp_f64(&b, <double *>xp, &xs, <double *>op)
+    _raise(status)
+
+
+def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
+                  double label_smoothing, double grad_scale, loss_rows, grad):
+    """Fused cross-entropy; returns the sum of the per-row losses.
+
+    target: int64 (N,) or None; prob: like x or None; weight: (C,) of x's dtype
+    or None; loss_rows: float64 (N,) or None; grad: like x (writable) or None.
+    """
+    cdef fs_batch b = _batch(x)
+    cdef int kind = _float_kind(x)
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    cdef int64_t n = b.n_outer * b.n_inner
+    cdef fs_strides xs = _rows3(x, &b, False)
+    cdef fs_strides gs = xs
+    cdef fs_ce_args a
+    cdef double *lr = NULL
+    cdef void *gp = NULL
+    cdef double total = 0.0
+    cdef int status
+    a.target = NULL
+    a.ignore_index = ignore_index
+    a.prob = NULL
+    a.prob_strides = xs
+    a.weight = NULL
+    a.label_smoothing = label_smoothing
+    a.grad_scale = grad_scale
+    if (target is None) == (prob is None):
+        raise ValueError("exactly one of target and prob must be given")
+    if target is not None:
+        _check_row_vector(target, n, cnp.NPY_INT64, "target")
+        a.target = <const int64_t *>cnp.PyArray_DATA(target)
+    else:
+        if cnp.PyArray_TYPE(prob) != typenum:
+            raise TypeError("prob must have the logits' dtype")
+        a.prob_strides = _rows3(prob, &b, False)
+        a.prob = cnp.PyArray_DATA(prob)
+    if weight is not None:
+        _check_row_vector(weight, b.n_classes, typenum, "weight")
+        a.weight = cnp.PyArray_DATA(weight)
+    if loss_rows is not None:
+        _check_row_vector(loss_rows, n, cnp.NPY_FLOAT64, "loss_rows")
+        if not cnp.PyArray_ISWRITEABLE(loss_rows):
+            raise ValueError("loss_rows is read-only")
+        lr = <double *>cnp.PyArray_DATA(loss_rows)
+    if grad is not None:
+        if cnp.PyArray_TYPE(grad) != typenum:
+            raise TypeError("grad must have the logits' dtype")
+        gs = _rows3(grad, &b, True)
+        gp = cnp.PyArray_DATA(grad)
+    cdef void *xp = cnp.PyArray_DATA(x)
+    with nogil:
+        if kind == 0:
+            status = fs_cross_entropy_f32(&b, <float *>xp, &xs, &a, lr, &total, <float *>gp, &gs)
+        else:
+            status = fs_cross_entropy_f64(&b, <double *>xp, &xs, &a, lr, &total, <double *>gp, &gs)
+    _raise(status)
+    return total
+
+
+def vexp(cnp.ndarray x, cnp.ndarray y):
+    """y = exp(x) with the active path's vectorized exp (contiguous 1-D arrays)."""
+    cdef int kind = _float_kind(x)
+    cdef int64_t n = cnp.PyArray_SIZE(x)
+    _check_row_vector(x, n, cnp.PyArray_TYPE(x), "x")
+    _check_row_vector(y, n, cnp.PyArray_TYPE(x), "y")
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *yp = cnp.PyArray_DATA(y)
+    with nogil:
+        if kind == 0:
+            fs_vexp_f32(<float *>xp, <float *>yp, n)
+        else:
+            fs_vexp_f64(<double *>xp, <double *>yp, n)
+
+
+# ---------------------------------------------------------------- dispatch
+
+def isa_names():
+    """Names of the instruction-set paths, lowest first."""
+    return [fs_isa_name(i).decode() for i in range(FS_ISA_COUNT)]
+
+
+def isa_compiled(int isa):
+    return bool(fs_isa_compiled(isa))
+
+
+def isa_supported(int isa):
+    return bool(fs_isa_supported(isa))
+
+
+def best_isa():
+    return fs_best_isa()
+
+
+def active_isa():
+    return fs_active_isa()
+
+
+def select_isa(int isa):
+    if fs_select_isa(isa) != 0:
+        raise ValueError(f"instruction set {isa} is not supported on this CPU or not compiled")

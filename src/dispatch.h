@@ -1,0 +1,27 @@
+/* Internal: the table of kernels compiled for one instruction set. */
+#ifndef FS_DISPATCH_H
+#define FS_DISPATCH_H
+
+#include "fastsoftmax.h"
+
+typedef struct fs_kernel_table {
+    int (*softmax_f32)(const fs_batch *, const float *, const fs_strides *, float *, const fs_strides *);
+    int (*softmax_f64)(const fs_batch *, const double *, const fs_strides *, double *, const fs_strides *);
+    int (*log_softmax_f32)(const fs_batch *, const float *, const fs_strides *, float *, const fs_strides *);
+    int (*log_softmax_f64)(const fs_batch *, const double *, const fs_strides *, double *, const fs_strides *);
+    int (*logsumexp_f32)(const fs_batch *, const float *, const fs_strides *, float *);
+    int (*logsumexp_f64)(const fs_batch *, const double *, const fs_strides *, double *);
+    int (*cross_entropy_f32)(const fs_batch *, const float *, const fs_strides *, const fs_ce_args *, double *,
+                             double *, float *, const fs_strides *);
+    int (*cross_entropy_f64)(const fs_batch *, const double *, const fs_strides *, const fs_ce_args *, double *,
+                             double *, double *, const fs_strides *);
+    void (*vexp_f32)(const float *, float *, int64_t);
+    void (*vexp_f64)(const double *, double *, int64_t);
+} fs_kernel_table;
+
+extern const fs_kernel_table fs_table_baseline;
+#ifdef FS_HAVE_AVX2
+extern const fs_kernel_table fs_table_avx2;
+#endif
+
+#endif

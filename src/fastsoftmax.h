@@ -1,0 +1,95 @@
+/*
+ * fastsoftmax C kernels: public declarations.
+ *
+ * Pure C (no Python.h).  Every function works on a batch of rows: the logits
+ * are viewed as an array of shape (n_outer, n_inner, n_classes) with arbitrary
+ * strides given in elements (not bytes; negative strides allowed).  Row (o, i)
+ * is the n-th row with n = o * n_inner + i; per-row inputs and outputs that
+ * are not N x C (targets, losses) are contiguous arrays in that row order.
+ *
+ * The class axis is the fast axis: when its stride is 1 the SIMD row kernels
+ * read and write memory directly; otherwise each row is gathered into a
+ * contiguous scratch row of n_classes elements and scattered back.
+ *
+ * Each public function dispatches to the kernels compiled for the instruction
+ * set chosen at run time (see fs_select_isa).  Return value: FS_OK (0) on
+ * success, FS_ENOMEM when a scratch row could not be allocated, FS_EINDEX for
+ * a target out of range (the Python layer checks targets before calling, so
+ * this is a second line of defence, not the error path users see).
+ */
+#ifndef FASTSOFTMAX_H
+#define FASTSOFTMAX_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FS_OK 0
+#define FS_ENOMEM (-1)
+#define FS_EINDEX (-2) /* a target index outside [0, n_classes) that is not ignore_index */
+
+typedef struct fs_batch {
+    int64_t n_outer, n_inner, n_classes;
+} fs_batch;
+
+/* Strides of one array in elements: between outer rows, inner rows, classes. */
+typedef struct fs_strides {
+    int64_t outer, inner, cls;
+} fs_strides;
+
+/* Options of the fused cross-entropy, with torch.nn.functional.cross_entropy's meaning. */
+typedef struct fs_ce_args {
+    const int64_t *target;    /* class index per row (row order), or NULL with prob targets */
+    int64_t ignore_index;     /* rows whose target equals it contribute 0 loss and 0 gradient */
+    const void *prob;         /* probability targets, logits' dtype and shape, or NULL */
+    fs_strides prob_strides;
+    const void *weight;       /* n_classes contiguous class weights (logits' dtype), or NULL for all ones */
+    double label_smoothing;   /* eps in [0, 1] */
+    double grad_scale;        /* reduction factor: 1 for sum/none, 1/D for mean */
+} fs_ce_args;
+
+/* y = softmax(x) along the class axis.  y may be x itself (same strides). */
+int fs_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys);
+int fs_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys);
+
+/* y = log_softmax(x) along the class axis.  y may be x itself. */
+int fs_log_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys);
+int fs_log_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys);
+
+/* out[n] = log(sum_j exp(x[n, j])), one value per row, contiguous. */
+int fs_logsumexp_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *out);
+int fs_logsumexp_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *out);
+
+/*
+ * Fused softmax cross-entropy: per-row loss (unscaled by the reduction) and,
+ * when grad is not NULL, grad_scale * d loss_n / d x in the same call.
+ * loss_rows (N doubles, row order) may be NULL; *loss_sum receives the sum of
+ * the per-row losses.  grad may be x itself (in place, same strides).
+ */
+int fs_cross_entropy_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_ce_args *a,
+                         double *loss_rows, double *loss_sum, float *grad, const fs_strides *gs);
+int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_ce_args *a,
+                         double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs);
+
+/* exp over an array with the vectorized exp of the active kernels (for accuracy tests). */
+void fs_vexp_f32(const float *x, float *y, int64_t n);
+void fs_vexp_f64(const double *x, double *y, int64_t n);
+
+/* Run-time instruction-set dispatch. */
+#define FS_ISA_BASELINE 0
+#define FS_ISA_AVX2 1
+#define FS_ISA_COUNT 2
+
+const char *fs_isa_name(int isa);      /* "baseline", "avx2"; NULL if out of range */
+int fs_isa_compiled(int isa);          /* 1 if the kernels for isa were built */
+int fs_isa_supported(int isa);         /* 1 if compiled and this CPU runs it */
+int fs_best_isa(void);                 /* highest supported */
+int fs_active_isa(void);
+int fs_select_isa(int isa);            /* 0, or -1 when not supported here */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FASTSOFTMAX_H */

@@ -1,0 +1,15 @@
+/* Kernels for AVX2 + FMA (x86-64-v3), selected at run time by dispatch.c.
+ * The target is enabled for this file only, so the rest of the build stays
+ * at the baseline and runs on any x86-64 CPU. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#pragma GCC target("avx2,fma")
+#define FS_VBYTES 32
+#define ISA avx2
+#include "kernels_isa.h"
+#else
+typedef int fs_avx2_not_compiled; /* ISO C forbids an empty translation unit */
+#endif

@@ -1,0 +1,68 @@
+/*
+ * Instantiates every kernel for one instruction set.  The including file
+ * (kernels_baseline.c, kernels_avx2.c, ...) defines FS_VBYTES and ISA and
+ * enables the target; this file generates the float and double kernels from
+ * kernels_dtype.h and the table that dispatch.c picks from.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastsoftmax.h"
+#include "dispatch.h"
+#include "simd.h"
+
+#define T float
+#define SUF f32
+#define V vf32
+#define LANES FS_LANES_F32
+#define VLOAD load_f32
+#define VSTORE store_f32
+#define VSPLAT splat_f32
+#define VMAX max_f32
+#define VEXP exp_f32
+#include "kernels_dtype.h"
+#undef T
+#undef SUF
+#undef V
+#undef LANES
+#undef VLOAD
+#undef VSTORE
+#undef VSPLAT
+#undef VMAX
+#undef VEXP
+
+#define T double
+#define SUF f64
+#define V vf64
+#define LANES FS_LANES_F64
+#define VLOAD load_f64
+#define VSTORE store_f64
+#define VSPLAT splat_f64
+#define VMAX max_f64
+#define VEXP exp_f64
+#include "kernels_dtype.h"
+#undef T
+#undef SUF
+#undef V
+#undef LANES
+#undef VLOAD
+#undef VSTORE
+#undef VSPLAT
+#undef VMAX
+#undef VEXP
+
+#define TCAT_(a, b) a##_##b
+#define TCAT(a, b) TCAT_(a, b)
+#define KN(op, dt) TCAT(TCAT(TCAT(fs, op), dt), ISA)
+
+/* exp over an array (the output pass with m = 0 and scale 1, which is exact) */
+static void TCAT(fs_vexp_f32, ISA)(const float *x, float *y, int64_t n) { write_exp_f32(x, y, n, 0.0f, 1.0f); }
+static void TCAT(fs_vexp_f64, ISA)(const double *x, double *y, int64_t n) { write_exp_f64(x, y, n, 0.0, 1.0); }
+
+const fs_kernel_table TCAT(fs_table, ISA) = {
+    KN(softmax, f32),       KN(softmax, f64),   KN(log_softmax, f32), KN(log_softmax, f64),
+    KN(logsumexp, f32),     KN(logsumexp, f64), KN(cross_entropy, f32), KN(cross_entropy, f64),
+    /* exposed for the accuracy tests of the vectorized exp */
+    TCAT(fs_vexp_f32, ISA), TCAT(fs_vexp_f64, ISA),
+};
