@@ -9,7 +9,7 @@
  *
  * Accumulation precision (what keeps the accuracy bars of the test suite):
  *   - the sum of exponentials is accumulated in T inside sub-blocks of at
- *     most 16 additions per lane, then in double across sub-blocks, so its
+ *     most SUB_ITERS = 16 additions per lane, then in double across sub-blocks, so its
  *     relative error stays below ~20 ulp of float even for 10^7 classes;
  *   - loss terms, the label-smoothing and probability-target dot products and
  *     the batch sum are computed in double;
@@ -93,29 +93,57 @@ FS_INLINE double H(hsum)(V v)
     return s;
 }
 
-/* sum_j exp(x[j] - m) over x[0..n), see the accumulation note at the top. */
-static double H(block_sumexp)(const T *x, int64_t n, T m)
+/* y = exp(x), the general exp (exported for its accuracy tests). */
+static void H(vexp_array)(const T *x, T *y, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        VSTORE(y + j, VEXP(VLOAD(x + j)));
+    if (j < n)
+        H(store_tail)(y + j, n - j, VEXP(H(load_tail)(x + j, n - j, 0)));
+}
+
+/*
+ * sum_j exp(x[j] - m) over x[0..n) (see the accumulation note at the top);
+ * with store, also e[j] = exp(x[j] - m) (e may be x: in place).
+ */
+FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int store)
 {
     const V vm = VSPLAT(m);
     double s = 0.0;
     int64_t j = 0;
-    while (j + UNROLL * LANES <= n) {
-        V a0 = VSPLAT(0), a1 = VSPLAT(0), a2 = VSPLAT(0), a3 = VSPLAT(0);
-        for (int it = 0; it < SUB_ITERS && j + UNROLL * LANES <= n; it++, j += UNROLL * LANES) {
-            a0 += VEXP(VLOAD(x + j) - vm);
-            a1 += VEXP(VLOAD(x + j + LANES) - vm);
-            a2 += VEXP(VLOAD(x + j + 2 * LANES) - vm);
-            a3 += VEXP(VLOAD(x + j + 3 * LANES) - vm);
+    while (j + 2 * LANES <= n) {
+        V a0 = VSPLAT(0), a1 = VSPLAT(0);
+        for (int it = 0; it < SUB_ITERS && j + 2 * LANES <= n; it++, j += 2 * LANES) {
+            V e0 = VEXPN(VLOAD(x + j) - vm);
+            V e1 = VEXPN(VLOAD(x + j + LANES) - vm);
+            if (store) {
+                VSTORE(e + j, e0);
+                VSTORE(e + j + LANES, e1);
+            }
+            a0 += e0;
+            a1 += e1;
         }
-        s += H(hsum)(a0) + H(hsum)(a1) + (H(hsum)(a2) + H(hsum)(a3));
+        s += H(hsum)(a0) + H(hsum)(a1);
     }
     V a = VSPLAT(0);
-    for (; j + LANES <= n; j += LANES)
-        a += VEXP(VLOAD(x + j) - vm);
-    if (j < n)
-        a += VEXP(H(load_tail)(x + j, n - j, -INFINITY) - vm);
+    for (; j + LANES <= n; j += LANES) {
+        V e0 = VEXPN(VLOAD(x + j) - vm);
+        if (store)
+            VSTORE(e + j, e0);
+        a += e0;
+    }
+    if (j < n) {
+        V e0 = VEXPN(H(load_tail)(x + j, n - j, -INFINITY) - vm);
+        if (store)
+            H(store_tail)(e + j, n - j, e0);
+        a += e0;
+    }
     return s + H(hsum)(a);
 }
+
+static double H(block_sumexp)(const T *x, int64_t n, T m) { return H(sumexp_body)(x, NULL, n, m, 0); }
+static double H(block_sumexp_store)(const T *x, T *e, int64_t n, T m) { return H(sumexp_body)(x, e, n, m, 1); }
 
 /*
  * Weighted sums for label smoothing and probability targets, in double:
@@ -151,65 +179,69 @@ static void H(block_dot)(const T *x, const T *u, const T *w, int64_t n, double x
     *tot += t0 + t1;
 }
 
+/*
+ * Rows of at most STORE_BYTES keep exp(x - running max) in the output row
+ * during pass 1 (it stays in L2), so the output pass only rescales: one exp
+ * per element instead of two.  Longer rows recompute the exponentials in the
+ * output pass, which reads x again instead of reading and writing the output
+ * twice.
+ */
+#define STORE_BYTES (256 * 1024)
+#define STORE_BLOCKS (STORE_BYTES / (BLOCK * (int)sizeof(T)))
+
 typedef struct {
     T m;          /* row max (over non-NaN elements) */
     double s;     /* sum_j exp(x_j - m); NaN when the softmax of the row is NaN */
     double dot;   /* sum_j c_j (x_j - x0) when requested */
     double tot;   /* sum_j c_j when requested */
     double x0;    /* shift of the dot product */
+    int stored;   /* e holds exp(x - bm[b]) for each block b */
+    T bm[STORE_BLOCKS];
 } H(rowstat);
 
 /*
  * Pass 1 over a contiguous row: max and sum of exponentials with online
  * rescaling per block, plus the optional weighted sums on the same block
- * while it is in L1.
+ * while it is in L1.  With e != NULL and a short enough row, the
+ * exponentials are also stored in e (which may be x itself).
  */
-static H(rowstat) H(row_stats)(const T *x, int64_t c, int want_dot, const T *u, const T *w, double alpha,
-                                double beta)
+static void H(row_stats)(H(rowstat) *r, const T *x, int64_t c, int want_dot, const T *u, const T *w,
+                         double alpha, double beta, T *e)
 {
-    H(rowstat) r = {-INFINITY, 0.0, 0.0, 0.0, 0.0};
     int nan_seen = 0;
+    r->m = -INFINITY;
+    r->s = r->dot = r->tot = r->x0 = 0.0;
+    r->stored = e != NULL && c * (int64_t)sizeof(T) <= STORE_BYTES;
     if (want_dot && c > 0 && x[0] - x[0] == 0)
-        r.x0 = x[0]; /* shift by a finite element of the row: no cancellation for large |x| */
+        r->x0 = x[0]; /* shift by a finite element of the row: no cancellation for large |x| */
     for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
         int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
         const T *xb = x + b0;
         T bm = H(block_max)(xb, len);
-        if (bm > r.m) {
-            r.s *= exp((double)r.m - (double)bm);
-            r.m = bm;
-        }
-        if (r.m == -INFINITY) {
-            /* everything so far is -inf or NaN: the sum is empty, but remember NaN */
-            nan_seen |= H(block_has_nan)(xb, len);
-        } else {
-            r.s += H(block_sumexp)(xb, len, r.m);
+        if (bm > r->m) {
+            r->s *= exp((double)r->m - (double)bm);
+            r->m = bm;
         }
         if (want_dot)
-            H(block_dot)(xb, u ? u + b0 : NULL, w ? w + b0 : NULL, len, r.x0, alpha, beta, &r.dot, &r.tot);
+            H(block_dot)(xb, u ? u + b0 : NULL, w ? w + b0 : NULL, len, r->x0, alpha, beta, &r->dot, &r->tot);
+        if (r->m == -INFINITY) {
+            /* everything so far is -inf or NaN: the sum is empty, but remember NaN */
+            nan_seen |= H(block_has_nan)(xb, len);
+            if (r->stored)
+                memset(e + b0, 0, (size_t)len * sizeof(T));
+        } else if (r->stored) {
+            r->s += H(block_sumexp_store)(xb, e + b0, len, r->m);
+        } else {
+            r->s += H(block_sumexp)(xb, len, r->m);
+        }
+        if (r->stored)
+            r->bm[b0 / BLOCK] = r->m;
     }
-    if (r.m == -INFINITY || nan_seen)
-        r.s = NAN; /* all -inf (or empty): 0/0 as in PyTorch */
-    return r;
+    if (r->m == -INFINITY || nan_seen)
+        r->s = NAN; /* all -inf (or empty): 0/0 as in PyTorch */
 }
 
-/* y = exp(x - m) * scale */
-static void H(write_exp)(const T *x, T *y, int64_t n, T m, T scale)
-{
-    const V vm = VSPLAT(m);
-    int64_t j = 0;
-    for (; j + 2 * LANES <= n; j += 2 * LANES) {
-        V e0 = VEXP(VLOAD(x + j) - vm), e1 = VEXP(VLOAD(x + j + LANES) - vm);
-        VSTORE(y + j, e0 * scale);
-        VSTORE(y + j + LANES, e1 * scale);
-    }
-    for (; j + LANES <= n; j += LANES)
-        VSTORE(y + j, VEXP(VLOAD(x + j) - vm) * scale);
-    if (j < n)
-        H(store_tail)(y + j, n - j, VEXP(H(load_tail)(x + j, n - j, -INFINITY) - vm) * scale);
-}
-
-/* y = (x - m) - lse_rest */
+/* y = (x - m) - rest */
 static void H(write_shift)(const T *x, T *y, int64_t n, T m, T rest)
 {
     int64_t j = 0;
@@ -220,39 +252,91 @@ static void H(write_shift)(const T *x, T *y, int64_t n, T m, T rest)
 }
 
 /*
- * Gradient pass: g = exp(x - m) * a - (u ? alpha u + beta : beta) * (w ? w : 1).
- * The four variants are generated from one body by constant flags.
+ * Output pass over n elements: g = E * a - (u ? alpha u + beta : beta) * (w ? w : 1),
+ * where E = src (exponentials stored by pass 1) or exp(src - m) (recomputed).
+ * Softmax is the case beta = 0 without u and w.  The variants are generated
+ * from one body by constant flags.
  */
-FS_INLINE void H(write_grad_body)(const T *x, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha,
-                                  T beta, const int has_u, const int has_w)
+FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha,
+                              T beta, const int stored, const int has_u, const int has_w, const int has_c)
 {
     const V vm = VSPLAT(m);
     int64_t j = 0;
     for (; j + LANES <= n; j += LANES) {
-        V c = has_u ? VLOAD(u + j) * alpha + beta : VSPLAT(beta);
-        if (has_w)
-            c *= VLOAD(w + j);
-        VSTORE(g + j, VEXP(VLOAD(x + j) - vm) * a - c);
+        V v = VLOAD(src + j);
+        V ex = stored ? v : VEXPN(v - vm);
+        if (has_c) {
+            V c = has_u ? VLOAD(u + j) * alpha + beta : VSPLAT(beta);
+            if (has_w)
+                c *= VLOAD(w + j);
+            VSTORE(g + j, ex * a - c);
+        } else {
+            VSTORE(g + j, ex * a);
+        }
     }
     if (j < n) {
         int64_t k = n - j;
-        V c = has_u ? H(load_tail)(u + j, k, 0) * alpha + beta : VSPLAT(beta);
-        if (has_w)
-            c *= H(load_tail)(w + j, k, 0);
-        H(store_tail)(g + j, k, VEXP(H(load_tail)(x + j, k, -INFINITY) - vm) * a - c);
+        V v = H(load_tail)(src + j, k, stored ? 0 : -INFINITY);
+        V ex = stored ? v : VEXPN(v - vm);
+        if (has_c) {
+            V c = has_u ? H(load_tail)(u + j, k, 0) * alpha + beta : VSPLAT(beta);
+            if (has_w)
+                c *= H(load_tail)(w + j, k, 0);
+            H(store_tail)(g + j, k, ex * a - c);
+        } else {
+            H(store_tail)(g + j, k, ex * a);
+        }
     }
 }
 
-static void H(write_grad)(const T *x, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha, T beta)
+#define OUTPUT_VARIANTS(stored)                                                                        \
+    if (!has_c)                                                                                        \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 0);                           \
+    else if (u && w)                                                                                   \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 1, 1);                           \
+    else if (u)                                                                                        \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 0, 1);                           \
+    else if (w)                                                                                        \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 1, 1);                           \
+    else                                                                                               \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 1);
+
+static void H(output_range)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha, T beta,
+                            int stored, int has_c)
 {
-    if (u && w)
-        H(write_grad_body)(x, g, u, w, n, m, a, alpha, beta, 1, 1);
-    else if (u)
-        H(write_grad_body)(x, g, u, w, n, m, a, alpha, beta, 1, 0);
-    else if (w)
-        H(write_grad_body)(x, g, u, w, n, m, a, alpha, beta, 0, 1);
-    else
-        H(write_grad_body)(x, g, u, w, n, m, a, alpha, beta, 0, 0);
+    if (stored) {
+        OUTPUT_VARIANTS(1)
+    } else {
+        OUTPUT_VARIANTS(0)
+    }
+}
+#undef OUTPUT_VARIANTS
+
+/*
+ * Output pass over a row after row_stats:
+ *   g_j = exp(x_j - m) * a / s - c_j,  c_j = (u ? alpha u_j + beta : beta) * (w ? w_j : 1)
+ * (has_c = 0: no c term).  When pass 1 stored the exponentials in g, each
+ * block is rescaled by exp(bm[b] - m); otherwise they are recomputed from x.
+ * A row whose sum is NaN gives NaN everywhere, as in PyTorch.
+ */
+static void H(row_output)(const H(rowstat) *r, const T *x, T *g, const T *u, const T *w, int64_t c, double a,
+                          T alpha, T beta, int has_c)
+{
+    if (r->s != r->s) {
+        for (int64_t j = 0; j < c; j++)
+            g[j] = (T)NAN;
+        return;
+    }
+    if (!r->stored) {
+        H(output_range)(x, g, u, w, c, r->m, (T)(a / r->s), alpha, beta, 0, has_c);
+        return;
+    }
+    for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
+        int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
+        T ab = (T)(a / r->s * exp((double)r->bm[b0 / BLOCK] - (double)r->m));
+        H(output_range)(g + b0, g + b0, u ? u + b0 : NULL, w ? w + b0 : NULL, len, r->m, ab, alpha, beta, 1,
+                        has_c);
+    }
 }
 
 static void H(gather)(T *dst, const T *src, int64_t n, int64_t stride)
@@ -283,6 +367,7 @@ static int H(softmax_driver)(const fs_batch *b, const T *x, const fs_strides *xs
     const int64_t c = b->n_classes;
     const int gx = xs->cls != 1, gy = ys->cls != 1;
     T *buf;
+    H(rowstat) st;
     if (H(scratch)(&buf, gx || gy, c) != FS_OK)
         return FS_ENOMEM;
     for (int64_t o = 0; o < b->n_outer; o++) {
@@ -295,11 +380,13 @@ static int H(softmax_driver)(const fs_batch *b, const T *x, const fs_strides *xs
                 xc = buf;
             }
             T *yc = gy ? buf : yr;
-            H(rowstat) st = H(row_stats)(xc, c, 0, NULL, NULL, 0, 0);
-            if (take_log)
+            if (take_log) {
+                H(row_stats)(&st, xc, c, 0, NULL, NULL, 0, 0, NULL);
                 H(write_shift)(xc, yc, c, st.m, (T)log(st.s));
-            else
-                H(write_exp)(xc, yc, c, st.m, (T)(1.0 / st.s));
+            } else {
+                H(row_stats)(&st, xc, c, 0, NULL, NULL, 0, 0, yc);
+                H(row_output)(&st, xc, yc, NULL, NULL, c, 1.0, 0, 0, 0);
+            }
             if (gy)
                 H(scatter)(yr, ys->cls, buf, c);
         }
@@ -322,6 +409,7 @@ int K(logsumexp)(const fs_batch *b, const T *x, const fs_strides *xs, T *out)
 {
     const int64_t c = b->n_classes;
     T *buf;
+    H(rowstat) st;
     if (H(scratch)(&buf, xs->cls != 1, c) != FS_OK)
         return FS_ENOMEM;
     for (int64_t o = 0; o < b->n_outer; o++) {
@@ -331,7 +419,7 @@ int K(logsumexp)(const fs_batch *b, const T *x, const fs_strides *xs, T *out)
                 H(gather)(buf, xc, c, xs->cls);
                 xc = buf;
             }
-            H(rowstat) st = H(row_stats)(xc, c, 0, NULL, NULL, 0, 0);
+            H(row_stats)(&st, xc, c, 0, NULL, NULL, 0, 0, NULL);
             T v;
             if (st.m == INFINITY || st.m == -INFINITY) {
                 /* as torch.logsumexp: +-inf unless a NaN is present */
@@ -360,6 +448,7 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
     const int gu = prob && a->prob_strides.cls != 1;
     T *bx, *bu = NULL;
     double total = 0.0;
+    H(rowstat) st;
     if (H(scratch)(&bx, gx, c) != FS_OK)
         return FS_ENOMEM;
     if (H(scratch)(&bu, gu, c) != FS_OK) {
@@ -392,12 +481,12 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
                     H(gather)(bu, ur, c, a->prob_strides.cls);
                     uc = bu;
                 }
-                H(rowstat) st = H(row_stats)(xc, c, 1, uc, weight, alpha, beta);
+                H(row_stats)(&st, xc, c, 1, uc, weight, alpha, beta, gc);
                 double lse_x0 = ((double)st.m - st.x0) + log(st.s);
                 loss = st.tot * lse_x0 - st.dot;
                 if (gc)
-                    H(write_grad)(xc, gc, uc, weight, c, st.m, (T)(scale * st.tot / st.s), (T)(scale * alpha),
-                                  (T)(scale * beta));
+                    H(row_output)(&st, xc, gc, uc, weight, c, scale * st.tot, (T)(scale * alpha), (T)(scale * beta),
+                                  1);
             } else {
                 const int64_t y = a->target[n];
                 if (y == a->ignore_index) {
@@ -410,17 +499,18 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
                         free(bu);
                         return FS_EINDEX;
                     }
-                    H(rowstat) st = H(row_stats)(xc, c, smoothing, NULL, weight, 0.0, 0.0);
+                    const double xy = (double)xc[y]; /* before pass 1 may overwrite it (in place) */
+                    H(row_stats)(&st, xc, c, smoothing, NULL, weight, 0.0, 0.0, gc);
                     const double wy = weight ? (double)weight[y] : 1.0;
                     const double logs = log(st.s);
-                    const double nll = ((double)st.m - (double)xc[y]) + logs;
+                    const double nll = ((double)st.m - xy) + logs;
                     loss = alpha * wy * nll;
                     if (smoothing)
                         loss += beta * (wsum * (((double)st.m - st.x0) + logs) - st.dot);
                     if (gc) {
                         /* g_j = s [(1-eps) w_y (p_j - [j = y]) + (eps/C)(W p_j - w_j)] */
                         const double pa = scale * (alpha * wy + beta * wsum);
-                        H(write_grad)(xc, gc, NULL, weight, c, st.m, (T)(pa / st.s), (T)0, (T)(scale * beta));
+                        H(row_output)(&st, xc, gc, NULL, weight, c, pa, 0, (T)(scale * beta), smoothing || weight);
                         gc[y] = (T)((double)gc[y] - scale * alpha * wy);
                     }
                 }
@@ -446,3 +536,5 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
 #undef BLOCK
 #undef UNROLL
 #undef SUB_ITERS
+#undef STORE_BYTES
+#undef STORE_BLOCKS

@@ -21,6 +21,7 @@
 #define VSPLAT splat_f32
 #define VMAX max_f32
 #define VEXP exp_f32
+#define VEXPN expneg_f32
 #include "kernels_dtype.h"
 #undef T
 #undef SUF
@@ -31,6 +32,7 @@
 #undef VSPLAT
 #undef VMAX
 #undef VEXP
+#undef VEXPN
 
 #define T double
 #define SUF f64
@@ -41,6 +43,7 @@
 #define VSPLAT splat_f64
 #define VMAX max_f64
 #define VEXP exp_f64
+#define VEXPN expneg_f64
 #include "kernels_dtype.h"
 #undef T
 #undef SUF
@@ -51,14 +54,15 @@
 #undef VSPLAT
 #undef VMAX
 #undef VEXP
+#undef VEXPN
 
 #define TCAT_(a, b) a##_##b
 #define TCAT(a, b) TCAT_(a, b)
 #define KN(op, dt) TCAT(TCAT(TCAT(fs, op), dt), ISA)
 
-/* exp over an array (the output pass with m = 0 and scale 1, which is exact) */
-static void TCAT(fs_vexp_f32, ISA)(const float *x, float *y, int64_t n) { write_exp_f32(x, y, n, 0.0f, 1.0f); }
-static void TCAT(fs_vexp_f64, ISA)(const double *x, double *y, int64_t n) { write_exp_f64(x, y, n, 0.0, 1.0); }
+/* the general vectorized exp over an array */
+static void TCAT(fs_vexp_f32, ISA)(const float *x, float *y, int64_t n) { vexp_array_f32(x, y, n); }
+static void TCAT(fs_vexp_f64, ISA)(const double *x, double *y, int64_t n) { vexp_array_f64(x, y, n); }
 
 const fs_kernel_table TCAT(fs_table, ISA) = {
     KN(softmax, f32),       KN(softmax, f64),   KN(log_softmax, f32), KN(log_softmax, f64),

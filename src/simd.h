@@ -167,4 +167,65 @@ FS_INLINE vf64 exp_f64(vf64 x)
     return p * (vf64)e1 * (vf64)e2;
 }
 
+/*
+ * exp(x) for the softmax kernels, where x = logit - max <= 0 (or NaN).
+ * Same range reduction and polynomial as exp_f32/exp_f64, but the result is
+ * built by adding n to the exponent field (one integer add instead of two
+ * multiplications), which is exact while the result is a normal number; so
+ * results below the normal range (x < -86.5 for float, -708 for double:
+ * exp(x) < 3e-38 and 3e-308) are flushed to 0.  -inf gives exactly 0, NaN
+ * stays NaN.  Positive x is not supported (the kernels never pass one).
+ */
+FS_INLINE vf32 expneg_f32(vf32 x)
+{
+    const float LOG2E = 1.44269504088896341f;
+    const float LN2_HI = 0.693359375f;
+    const float LN2_LO = -2.12194440e-4f;
+    const float SHIFT = 12582912.0f;
+    const float LO = -86.5f;                      /* n >= -125: p * 2^n stays normal */
+    vi32 tiny = x < LO;                           /* false for NaN */
+    x = max_f32(splat_f32(LO), x);                /* max(LO, NaN) is NaN */
+    vf32 t = x * LOG2E + SHIFT;
+    vf32 n = t - SHIFT;
+    vf32 r = (x - n * LN2_HI) - n * LN2_LO;
+    vf32 p = splat_f32(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    vu32 e = ((vu32)t - (vu32)splat_f32(SHIFT)) << 23;
+    return (vf32)(((vu32)p + e) & ~(vu32)tiny);
+}
+
+FS_INLINE vf64 expneg_f64(vf64 x)
+{
+    const double LOG2E = 1.4426950408889634074;
+    const double LN2_HI = 6.93145751953125e-1;
+    const double LN2_LO = 1.42860682030941723212e-6;
+    const double SHIFT = 6755399441055744.0;
+    const double LO = -708.0;                     /* n >= -1021 */
+    vi64 tiny = x < LO;
+    x = max_f64(splat_f64(LO), x);
+    vf64 t = x * LOG2E + SHIFT;
+    vf64 n = t - SHIFT;
+    vf64 r = (x - n * LN2_HI) - n * LN2_LO;
+    vf64 p = splat_f64(1.0 / 6227020800.0);
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * (r * r) + r + 1.0;
+    vu64 e = ((vu64)t - (vu64)splat_f64(SHIFT)) << 52;
+    return (vf64)(((vu64)p + e) & ~(vu64)tiny);
+}
+
 #endif /* FS_SIMD_H */
