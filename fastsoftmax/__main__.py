@@ -1,0 +1,371 @@
+"""``python -m fastsoftmax``: check the installed kernels, then time them.
+
+1. Check: ``softmax``, ``log_softmax``, ``logsumexp`` and ``cross_entropy`` (with
+   ``return_grad=True``) against the float64 ``fastsoftmax.reference`` on a few small
+   shapes, in float32 and float64, with the accuracy bars of the specification.  One
+   PASS/FAIL line per check; the exit code is 1 if any check fails.
+2. Benchmark: softmax and fused cross-entropy forward+backward (index targets, mean
+   reduction) against plain NumPy and, when installed, PyTorch, with a memcpy line
+   (softmax) as the memory-bandwidth ceiling.  Time = best of the timed calls (after one warm-up);
+   GB/s = bytes read+written by an ideal fused kernel / time; "speed-up" = time of the
+   row / time of fastsoftmax (how many times faster fastsoftmax is).
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+DEFAULT_SHAPES = "65536x10,8192x1000,2048x32000"
+
+# Accuracy bars (SPEC.md): rel for softmax p, abs-ish for log values, gradient scale.
+_BARS = {
+    np.dtype(np.float32): dict(rel=2e-6, tiny=1e-12),
+    np.dtype(np.float64): dict(rel=1e-12, tiny=1e-300),
+}
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _excess(got, ref, bound):
+    """Largest |got - ref| / bound (<= 1 passes), with exact matching where ref is not finite.
+
+    Non-finite reference values (NaN, +-inf) must be reproduced exactly (NaN for NaN, the
+    same infinity); a non-finite result where the reference is finite fails.  A zero
+    bound means the result must equal the reference exactly.
+    Returns (worst ratio, number of failing elements).
+    """
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), ref.shape)
+    if got.shape != ref.shape:
+        return np.inf, -1
+    fin = np.isfinite(ref)
+    bad = 0
+    nf = ~fin
+    if nf.any():
+        same = (np.isnan(ref[nf]) & np.isnan(got[nf])) | (ref[nf] == got[nf])
+        bad += int((~same).sum())
+    if not fin.any():
+        return (np.inf if bad else 0.0), bad
+    err = np.abs(got[fin] - ref[fin])
+    b = bound[fin]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(err == 0, 0.0, np.where(b > 0, err / b, np.inf))
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)  # NaN result for a finite reference
+    bad += int((ratio > 1).sum())
+    worst = float(ratio.max()) if ratio.size else 0.0
+    if bad and worst <= 1:
+        worst = np.inf
+    return worst, bad
+
+
+class _VariantError(Exception):
+    def __init__(self, variant, exc):
+        super().__init__("[%s] %s: %s" % (variant, type(exc).__name__, exc))
+
+
+class _Checker:
+    def __init__(self):
+        self.n_pass = 0
+        self.n_fail = 0
+
+    def report(self, name, ok, detail):
+        if ok:
+            self.n_pass += 1
+        else:
+            self.n_fail += 1
+        print("%s  %-50s %s" % ("PASS" if ok else "FAIL", name, detail), flush=True)
+
+    def run(self, name, fn):
+        """fn() -> list of (label, worst, bad) or raises; reports one line."""
+        try:
+            problems = []
+            worst_all = 0.0
+            for label, worst, bad in fn():
+                worst_all = max(worst_all, worst)
+                if bad < 0:
+                    problems.append("%s: wrong shape" % label)
+                elif bad:
+                    problems.append("%s: %d bad element(s), worst err/bar %.3g" % (label, bad, worst))
+            if problems:
+                self.report(name, False, "; ".join(problems))
+            else:
+                self.report(name, True, "worst err/bar %.3g" % worst_all)
+        except _VariantError as exc:
+            self.report(name, False, "raised %s" % exc)
+        except Exception as exc:  # report and continue
+            self.report(name, False, "raised %s: %s" % (type(exc).__name__, exc))
+
+
+def _check_inputs(shape, dtype, rng, specials):
+    x64 = rng.standard_normal(shape) * 4.0
+    if specials and len(shape) == 2 and shape[0] >= 4 and shape[1] >= 8:
+        x64[0] += 1e4          # large offset: exercises the max subtraction
+        x64[1] -= 1e4
+        x64[2, 1::3] = -np.inf  # masked classes (target of row 2 is set to class 0 below)
+        x64[3, :] = 0.0         # uniform row
+    x = x64.astype(dtype)
+    return x, x.astype(np.float64)  # reference sees exactly the same values
+
+
+def _cast_check(got, dtype, label):
+    if np.asarray(got).dtype != dtype:
+        raise TypeError("%s has dtype %s, expected %s" % (label, np.asarray(got).dtype, dtype))
+
+
+def _dtype_of_scalar(v, dtype, label):
+    if not isinstance(v, np.generic) or v.dtype != dtype:
+        raise TypeError("%s is %r (%s), expected a NumPy %s scalar"
+                        % (label, v, type(v).__name__, np.dtype(dtype).name))
+
+
+def _row_factors(logits_shape, axis, target, weight, ignore_index, reduction, eps, prob):
+    """Per-row gradient scale r (SPEC.md): the largest factor that applies to the row.
+
+    r_n = W_n * s, where W_n is the largest class weight that enters row n's loss
+    (w[y_n] for index targets without smoothing, max_c w[c] with smoothing or probability
+    targets; 1 without weight) and s = 1/D for "mean" (D = sum of w[y_n] over rows not
+    ignored, or N for probability targets) and 1 for "sum"/"none".  Ignored rows: r = 0
+    (their gradient must be exactly 0).  Returned with the batch shape.
+    """
+    C = logits_shape[axis]
+    w = np.ones(C) if weight is None else np.asarray(weight, dtype=np.float64)
+    batch = tuple(d for i, d in enumerate(logits_shape) if i != axis % len(logits_shape))
+    if prob:
+        r = np.full(batch, w.max() if C else 1.0)
+        denom = float(np.prod(batch))
+    else:
+        t = np.asarray(target)
+        ign = t == ignore_index
+        ty = np.where(ign, 0, t)
+        wy = w[ty] if C else np.zeros(batch)
+        r = np.full(batch, w.max()) if eps > 0 else wy.astype(np.float64)
+        r = np.where(ign, 0.0, r)
+        denom = float(np.where(ign, 0.0, wy).sum())
+    if reduction == "mean":
+        r = r / denom if denom > 0 else np.zeros_like(r)
+    return r
+
+
+def run_checks():
+    import fastsoftmax as fs
+    from fastsoftmax import reference as ref
+
+    print("== accuracy checks against fastsoftmax.reference (float64) ==", flush=True)
+    chk = _Checker()
+    rng = np.random.default_rng(20240611)
+    cases = [((1, 1), -1), ((7, 5), -1), ((33, 1000), -1), ((5, 32000), -1),
+             ((4, 6, 17), 1), ((0, 10), -1)]
+    for dtype in (np.float32, np.float64):
+        dt = np.dtype(dtype)
+        rel, tiny = _BARS[dt]["rel"], _BARS[dt]["tiny"]
+        for shape, axis in cases:
+            tag = "%s %s axis=%d" % (dt.name, "x".join(map(str, shape)), axis)
+            x, x64 = _check_inputs(shape, dtype, rng, specials=True)
+
+            def c_softmax():
+                p = fs.softmax(x, axis=axis)
+                _cast_check(p, dt, "softmax")
+                pr = ref.softmax(x64, axis=axis)
+                return [("softmax", *_excess(p, pr, rel * np.abs(pr) + tiny))]
+
+            def c_log_softmax():
+                lp = fs.log_softmax(x, axis=axis)
+                _cast_check(lp, dt, "log_softmax")
+                lr = ref.log_softmax(x64, axis=axis)
+                return [("log_softmax", *_excess(lp, lr, rel * (1 + np.abs(lr))))]
+
+            def c_logsumexp():
+                v = fs.logsumexp(x, axis=axis)
+                _cast_check(v, dt, "logsumexp")
+                vr = ref.logsumexp(x64, axis=axis)
+                return [("logsumexp", *_excess(v, vr, rel * (1 + np.abs(vr))))]
+
+            chk.run("softmax            " + tag, c_softmax)
+            chk.run("log_softmax        " + tag, c_log_softmax)
+            chk.run("logsumexp          " + tag, c_logsumexp)
+
+            C = shape[axis]
+            batch = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+            if C == 0:
+                continue
+            target = rng.integers(0, C, size=batch, dtype=np.int64)
+            if len(shape) == 2 and shape[0] >= 4 and shape[1] >= 8:
+                target[2] = 0  # row 2 has -inf at classes 1, 4, 7, ...: keep the target finite
+            # clean inputs (no -inf) for the smoothing / soft-label variants
+            xc, xc64 = _check_inputs(shape, dtype, rng, specials=False)
+            weight = rng.uniform(0.25, 2.0, size=C).astype(dtype)
+            t_ign = target.copy()
+            if t_ign.size >= 3:
+                t_ign.reshape(-1)[::3] = -100
+            probs = rng.dirichlet(np.ones(C), size=batch)  # float64, sums to 1 along last axis
+            probs = np.moveaxis(probs, -1, axis).astype(dtype)
+
+            variants = [
+                ("mean", x, x64, target, {}, False),
+                ("sum weight+ignore+smooth=0.1", xc, xc64, t_ign,
+                 dict(reduction="sum", weight=weight, label_smoothing=0.1), False),
+                ("mean weight+ignore", xc, xc64, t_ign, dict(weight=weight), False),
+                ("none soft-labels+smooth=0.05", xc, xc64, probs,
+                 dict(reduction="none", label_smoothing=0.05), True),
+            ]
+
+            def c_ce(variants=variants):
+                results = []
+                for vname, xx, xx64, tt, kw, prob in variants:
+                    red = kw.get("reduction", "mean")
+                    try:
+                        loss, grad = fs.cross_entropy(xx, tt, axis=axis, return_grad=True, **kw)
+                        kw64 = dict(kw)
+                        if "weight" in kw64:
+                            kw64["weight"] = kw64["weight"].astype(np.float64)
+                        tt_ref = tt.astype(np.float64) if prob else tt
+                        lr, gr = ref.cross_entropy(xx64, tt_ref, axis=axis, return_grad=True, **kw64)
+                        _cast_check(grad, dt, "grad")
+                        if red == "none":
+                            _cast_check(loss, dt, "loss")
+                        else:
+                            _dtype_of_scalar(loss, dt, "loss")
+                    except Exception as exc:
+                        raise _VariantError(vname, exc) from exc
+                    r = _row_factors(xx.shape, axis, tt, kw.get("weight"), -100, red,
+                                     kw.get("label_smoothing", 0.0), prob)
+                    r = np.expand_dims(r, axis)
+                    lr = np.asarray(lr, dtype=np.float64)
+                    gr = np.asarray(gr, dtype=np.float64)
+                    results.append(("[%s] loss" % vname, *_excess(loss, lr, rel * (1 + np.abs(lr)))))
+                    results.append(("[%s] grad" % vname, *_excess(grad, gr, rel * (np.abs(gr) + r))))
+                return results
+
+            chk.run("cross_entropy+grad " + tag, c_ce)
+    print("checks: %d passed, %d failed" % (chk.n_pass, chk.n_fail), flush=True)
+    return chk.n_fail == 0
+
+
+# ----------------------------------------------------------------------------- benchmark
+
+
+def _implementations(op, x, t, have_torch):
+    """[(name, zero-arg callable)], fastsoftmax first."""
+    import fastsoftmax as fs
+    from fastsoftmax import _baselines as bl
+
+    if op == "softmax":
+        out = np.empty_like(x)
+        impls = [("fastsoftmax", lambda: fs.softmax(x)),
+                 ("fastsoftmax out=", lambda: fs.softmax(x, out=out)),
+                 ("numpy", lambda: bl.numpy_softmax(x))]
+        if have_torch:
+            impls.append(("torch", lambda: bl.torch_softmax(x)))
+        impls.append(("memcpy (np.copyto)", lambda: bl.memcpy(x, out)))
+    else:
+        out = np.empty_like(x)
+        impls = [("fastsoftmax", lambda: fs.cross_entropy(x, t, return_grad=True)),
+                 ("fastsoftmax out=", lambda: fs.cross_entropy(x, t, return_grad=True, out=out)),
+                 ("numpy", lambda: bl.numpy_cross_entropy(x, t, return_grad=True))]
+        if have_torch:
+            impls.append(("torch", lambda: bl.torch_cross_entropy(x, t, return_grad=True)))
+    return impls
+
+
+def run_bench(shapes, dtype, repeats, budget):
+    from fastsoftmax import _bench
+    from fastsoftmax import _baselines as bl
+
+    have_torch = bl.has_torch()
+    dt = np.dtype(dtype)
+    print("== benchmark (%s; time = best of timed calls after 1 warm-up; %s) =="
+          % (dt.name, ("%d timed calls" % repeats) if repeats else
+             ("about %.2g s per measurement, 3-50 calls" % budget)), flush=True)
+    print("GB/s = bytes an ideal fused kernel reads+writes (2*N*C*%d) / time; speed-up = time / "
+          "fastsoftmax time (how many times faster fastsoftmax is)" % dt.itemsize, flush=True)
+    hdr = "%-28s %-12s %-20s %10s %8s %9s %6s" % (
+        "operation", "shape", "implementation", "time (ms)", "GB/s", "speed-up", "calls")
+    print(hdr)
+    print("-" * len(hdr), flush=True)
+    ops = [("softmax", "softmax"), ("cross_entropy fwd+bwd", "ce")]
+    results = []
+    for shape in shapes:
+        x, t = _bench.make_inputs(shape, dt)
+        for opname, op in ops:
+            nbytes = _bench.bytes_moved("softmax" if op == "softmax" else "ce_fwd_bwd", shape, dt)
+            base = None
+            for name, fn in _implementations(op, x, t, have_torch):
+                try:
+                    tm = _bench.measure(fn, repeats=repeats, budget=budget)
+                except Exception as exc:
+                    print("%-28s %-12s %-20s failed: %s: %s" % (opname, _bench.shape_str(shape), name,
+                                                                type(exc).__name__, exc), flush=True)
+                    continue
+                if base is None and name == "fastsoftmax":
+                    base = tm.best
+                speed = ("%8.2fx" % (tm.best / base)) if base else "%9s" % "-"
+                print("%-28s %-12s %-20s %10.3f %8.2f %9s %6d" % (
+                    opname, _bench.shape_str(shape), name, tm.best * 1e3,
+                    nbytes / tm.best / 1e9, speed, tm.n), flush=True)
+                results.append((opname, shape, name, tm))
+        del x, t
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m fastsoftmax",
+        description="Check the fastsoftmax kernels against the float64 reference, then time "
+                    "softmax and fused cross-entropy forward+backward against NumPy and PyTorch.")
+    parser.add_argument("--shapes", default=DEFAULT_SHAPES,
+                        help="comma-separated NxC benchmark shapes (default: %(default)s)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="benchmark dtype (default: %(default)s; the checks always use both)")
+    parser.add_argument("--repeats", type=int, default=None, metavar="N",
+                        help="timed calls per measurement (default: automatic, about --budget "
+                             "seconds per measurement, between 3 and 50 calls)")
+    parser.add_argument("--budget", type=float, default=0.5, metavar="SEC",
+                        help="time budget per measurement when --repeats is not given "
+                             "(default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="limit threads: torch.set_num_threads(N), NumPy BLAS / OpenMP pools via "
+                             "threadpoolctl, fastsoftmax.set_num_threads(N) when available "
+                             "(default: leave the libraries' defaults)")
+    parser.add_argument("--no-check", action="store_true", help="skip the accuracy checks")
+    parser.add_argument("--no-bench", action="store_true", help="skip the benchmark")
+    args = parser.parse_args(argv)
+
+    from fastsoftmax import _bench
+
+    try:
+        shapes = _bench.parse_shapes(args.shapes)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+
+    limiter = None
+    if args.threads is not None:
+        limiter = _bench.set_threads(args.threads)
+
+    print("fastsoftmax self-check and benchmark", flush=True)
+    for line in _bench.machine_header():
+        print(line, flush=True)
+    print(flush=True)
+
+    ok = True
+    if not args.no_check:
+        try:
+            ok = run_checks()
+        except Exception as exc:  # e.g. the package or its reference cannot be imported
+            print("FAIL  checks could not run: %s: %s" % (type(exc).__name__, exc), flush=True)
+            ok = False
+        print(flush=True)
+    if not args.no_bench:
+        run_bench(shapes, args.dtype, args.repeats, args.budget)
+    del limiter
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
