@@ -6,10 +6,13 @@ CPU; :mod:`fastsoftmax.reference` holds plain NumPy float64 implementations of
 the same functions, which the test suite uses as its oracle.
 """
 
+__version__ = "0.1.0"
+
 from . import _config
+from ._config import backend_info, get_num_threads, set_num_threads, show_config
 from .functional import cross_entropy, log_softmax, logsumexp, softmax
 
-__version__ = "0.1.0"
-__all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "__version__"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "set_num_threads", "get_num_threads",
+           "show_config", "backend_info", "__version__"]
 
 _config._from_environment()

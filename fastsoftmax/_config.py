@@ -1,8 +1,13 @@
-"""Which instruction-set path the kernels run on.
+"""Run-time configuration: the instruction-set path and the thread count.
 
 The C dispatcher picks the best path the CPU supports.  FASTSOFTMAX_ISA
 (read once, at import) forces a lower one; naming a path that is not compiled
 in or that this CPU cannot run is an error at import, not a crash later.
+
+Threads: the kernels run on an OpenMP pool.  By default they use
+``omp_get_max_threads()``, which follows OMP_NUM_THREADS (else the number of
+CPUs) and the limits that threadpoolctl sets; :func:`set_num_threads`
+overrides that.  Calls too small to gain from threads run on one.
 """
 
 import os
@@ -15,6 +20,11 @@ ISA_NAMES = tuple(_kernels.isa_names())
 def supported_isas():
     """Names of the paths that are compiled in and that this CPU runs, lowest first."""
     return [name for i, name in enumerate(ISA_NAMES) if _kernels.isa_supported(i)]
+
+
+def compiled_isas():
+    """Names of the paths compiled into this build, lowest first."""
+    return [name for i, name in enumerate(ISA_NAMES) if _kernels.isa_compiled(i)]
 
 
 def get_isa():
@@ -31,6 +41,44 @@ def set_isa(name):
         why = "this CPU does not support it" if _kernels.isa_compiled(i) else "it was not compiled in"
         raise RuntimeError(f"cannot use instruction set {name!r}: {why}; supported: {', '.join(supported_isas())}")
     _kernels.select_isa(i)
+
+
+def set_num_threads(n):
+    """Use ``n`` threads in the kernels; ``None`` or 0 restores the default."""
+    n = 0 if n is None else int(n)
+    if n < 0:
+        raise ValueError(f"number of threads must be positive, got {n}")
+    _kernels.set_num_threads(n)
+
+
+def get_num_threads():
+    """Threads the kernels use for a large enough call (1 without OpenMP)."""
+    return _kernels.get_num_threads()
+
+
+def backend_info():
+    """The build and run-time configuration as a dict."""
+    from . import __version__
+
+    return {
+        "version": __version__,
+        "isa": get_isa(),
+        "compiled_isas": compiled_isas(),
+        "supported_isas": supported_isas(),
+        "openmp": _kernels.openmp_enabled(),
+        "num_threads": get_num_threads(),
+    }
+
+
+def show_config():
+    """Print :func:`backend_info`."""
+    info = backend_info()
+    print(f"fastsoftmax {info['version']}")
+    print(f"  active instruction set : {info['isa']}")
+    print(f"  compiled paths         : {', '.join(info['compiled_isas'])}")
+    print(f"  supported on this CPU  : {', '.join(info['supported_isas'])}")
+    print(f"  OpenMP                 : {'on' if info['openmp'] else 'off (single thread)'}")
+    print(f"  threads                : {info['num_threads']}")
 
 
 def _from_environment():

@@ -58,6 +58,13 @@ cdef extern from "fastsoftmax.h" nogil:
                              double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs)
     void fs_vexp_f32(const float *x, float *y, int64_t n)
     void fs_vexp_f64(const double *x, double *y, int64_t n)
+    void fs_vlog_f32(const float *x, float *y, int64_t n)
+    void fs_vlog_f64(const double *x, double *y, int64_t n)
+
+    void fs_set_num_threads(int n)
+    int fs_get_num_threads()
+    int fs_openmp_enabled()
+    void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes)
 
     const char *fs_isa_name(int isa)
     int fs_isa_compiled(int isa)
@@ -176,7 +183,8 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
     """Fused cross-entropy; returns the sum of the per-row losses.
 
     target: int64 (N,) or None; prob: like x or None; weight: (C,) of x's dtype
-    or None; loss_rows: float64 (N,) or None; grad: like x (writable) or None.
+    or None; loss_rows: float64 (N,), receives the per-row losses; grad: like x
+    (writable) or None.
     """
     cdef fs_batch b = _batch(x)
     cdef int kind = _float_kind(x)
@@ -185,7 +193,7 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
     cdef fs_strides xs = _rows3(x, &b, False)
     cdef fs_strides gs = xs
     cdef fs_ce_args a
-    cdef double *lr = NULL
+    cdef double *lr
     cdef void *gp = NULL
     cdef double total = 0.0
     cdef int status
@@ -209,11 +217,10 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
     if weight is not None:
         _check_row_vector(weight, b.n_classes, typenum, "weight")
         a.weight = cnp.PyArray_DATA(weight)
-    if loss_rows is not None:
-        _check_row_vector(loss_rows, n, cnp.NPY_FLOAT64, "loss_rows")
-        if not cnp.PyArray_ISWRITEABLE(loss_rows):
-            raise ValueError("loss_rows is read-only")
-        lr = <double *>cnp.PyArray_DATA(loss_rows)
+    _check_row_vector(loss_rows, n, cnp.NPY_FLOAT64, "loss_rows")
+    if not cnp.PyArray_ISWRITEABLE(loss_rows):
+        raise ValueError("loss_rows is read-only")
+    lr = <double *>cnp.PyArray_DATA(loss_rows)
     if grad is not None:
         if cnp.PyArray_TYPE(grad) != typenum:
             raise TypeError("grad must have the logits' dtype")
@@ -231,20 +238,54 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
 
 def vexp(cnp.ndarray x, cnp.ndarray y):
     """y = exp(x) with the active path's vectorized exp (contiguous 1-D arrays)."""
+    _elementwise(x, y, 0)
+
+
+def vlog(cnp.ndarray x, cnp.ndarray y):
+    """y = log(x) with the active path's vectorized log (contiguous 1-D arrays)."""
+    _elementwise(x, y, 1)
+
+
+cdef _elementwise(cnp.ndarray x, cnp.ndarray y, int func):
     cdef int kind = _float_kind(x)
     cdef int64_t n = cnp.PyArray_SIZE(x)
     _check_row_vector(x, n, cnp.PyArray_TYPE(x), "x")
     _check_row_vector(y, n, cnp.PyArray_TYPE(x), "y")
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *yp = cnp.PyArray_DATA(y)
+    if not cnp.PyArray_ISWRITEABLE(y):
+        raise ValueError("output buffer is read-only")
     with nogil:
-        if kind == 0:
-            fs_vexp_f32(<float *>xp, <float *>yp, n)
+        if func == 0:
+            if kind == 0:
+                fs_vexp_f32(<float *>xp, <float *>yp, n)
+            else:
+                fs_vexp_f64(<double *>xp, <double *>yp, n)
         else:
-            fs_vexp_f64(<double *>xp, <double *>yp, n)
+            if kind == 0:
+                fs_vlog_f32(<float *>xp, <float *>yp, n)
+            else:
+                fs_vlog_f64(<double *>xp, <double *>yp, n)
 
 
-# ---------------------------------------------------------------- dispatch
+# ---------------------------------------------------------------- threads and dispatch
+
+def set_num_threads(int n):
+    fs_set_num_threads(n)
+
+
+def get_num_threads():
+    return fs_get_num_threads()
+
+
+def openmp_enabled():
+    return bool(fs_openmp_enabled())
+
+
+def set_tuning(int64_t min_work_per_thread, int64_t split_min_classes):
+    """Threading thresholds (0 restores the defaults); for the tests."""
+    fs_set_tuning(min_work_per_thread, split_min_classes)
+
 
 def isa_names():
     """Names of the instruction-set paths, lowest first."""

@@ -300,7 +300,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
                 prob = prob.copy()
         else:
             grad = np.empty(logits.shape, dtype)
-    loss_rows = np.zeros(n_rows, np.float64) if reduction == "none" else None
+    loss_rows = np.zeros(n_rows, np.float64)
 
     if n_rows and n_classes:
         arrays = [logits] + ([prob] if prob is not None else []) + ([grad] if grad is not None else [])

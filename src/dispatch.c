@@ -5,8 +5,50 @@
  * FASTSOFTMAX_ISA and for the tests that run every path).
  */
 #include <stddef.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "dispatch.h"
+
+static int num_threads = 0; /* 0: follow omp_get_max_threads() */
+
+fs_tuning_t fs_tuning = {32768, 65536};
+
+void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes)
+{
+    fs_tuning.min_work_per_thread = min_work_per_thread > 0 ? min_work_per_thread : 32768;
+    fs_tuning.split_min_classes = split_min_classes > 0 ? split_min_classes : 65536;
+}
+
+void fs_set_num_threads(int n) { num_threads = n > 0 ? n : 0; }
+
+int fs_get_num_threads(void)
+{
+#ifdef _OPENMP
+    return num_threads > 0 ? num_threads : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int fs_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fs_plan_threads(int64_t work)
+{
+    int nt = fs_get_num_threads();
+    int64_t cap = work / fs_tuning.min_work_per_thread;
+    if (cap < nt)
+        nt = cap < 1 ? 1 : (int)cap;
+    return nt;
+}
 
 static const fs_kernel_table *const tables[FS_ISA_COUNT] = {
     &fs_table_baseline,
@@ -15,9 +57,14 @@ static const fs_kernel_table *const tables[FS_ISA_COUNT] = {
 #else
     NULL,
 #endif
+#ifdef FS_HAVE_AVX512
+    &fs_table_avx512,
+#else
+    NULL,
+#endif
 };
 
-static const char *const names[FS_ISA_COUNT] = {"baseline", "avx2"};
+static const char *const names[FS_ISA_COUNT] = {"baseline", "avx2", "avx512"};
 
 static int active = -1;
 
@@ -36,6 +83,17 @@ int fs_isa_supported(int isa)
     case FS_ISA_AVX2:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+#ifdef FS_HAVE_AVX512
+    case FS_ISA_AVX512:
+        __builtin_cpu_init();
+#ifdef FS_AVX512_AS_AVX2
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+        /* libgcc's checks include the OS's support for the AVX-512 register state */
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#endif
 #endif
     default:
         return 0;
@@ -107,3 +165,5 @@ int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *x
 }
 void fs_vexp_f32(const float *x, float *y, int64_t n) { table()->vexp_f32(x, y, n); }
 void fs_vexp_f64(const double *x, double *y, int64_t n) { table()->vexp_f64(x, y, n); }
+void fs_vlog_f32(const float *x, float *y, int64_t n) { table()->vlog_f32(x, y, n); }
+void fs_vlog_f64(const double *x, double *y, int64_t n) { table()->vlog_f64(x, y, n); }

@@ -17,11 +17,28 @@ typedef struct fs_kernel_table {
                              double *, double *, const fs_strides *);
     void (*vexp_f32)(const float *, float *, int64_t);
     void (*vexp_f64)(const double *, double *, int64_t);
+    void (*vlog_f32)(const float *, float *, int64_t);
+    void (*vlog_f64)(const double *, double *, int64_t);
 } fs_kernel_table;
+
+/* Threads for a call over `work` elements: the configured count, fewer for
+ * small problems (each thread gets at least fs_tuning.min_work_per_thread
+ * elements). */
+int fs_plan_threads(int64_t work);
+
+/* Thresholds of the threading (fs_set_tuning changes them, for the tests). */
+typedef struct {
+    int64_t min_work_per_thread; /* default 32768 elements */
+    int64_t split_min_classes;   /* rows this long are split across threads when rows < threads; 65536 */
+} fs_tuning_t;
+extern fs_tuning_t fs_tuning;
 
 extern const fs_kernel_table fs_table_baseline;
 #ifdef FS_HAVE_AVX2
 extern const fs_kernel_table fs_table_avx2;
+#endif
+#ifdef FS_HAVE_AVX512
+extern const fs_kernel_table fs_table_avx512;
 #endif
 
 #endif

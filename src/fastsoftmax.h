@@ -65,24 +65,41 @@ int fs_logsumexp_f64(const fs_batch *b, const double *x, const fs_strides *xs, d
 /*
  * Fused softmax cross-entropy: per-row loss (unscaled by the reduction) and,
  * when grad is not NULL, grad_scale * d loss_n / d x in the same call.
- * loss_rows (N doubles, row order) may be NULL; *loss_sum receives the sum of
- * the per-row losses.  grad may be x itself (in place, same strides).
+ * loss_rows (N doubles, row order) receives the per-row losses and
+ * *loss_sum their sum, taken in row order (the same for any thread count).
+ * grad may be x itself (in place, same strides).
  */
 int fs_cross_entropy_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_ce_args *a,
                          double *loss_rows, double *loss_sum, float *grad, const fs_strides *gs);
 int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_ce_args *a,
                          double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs);
 
-/* exp over an array with the vectorized exp of the active kernels (for accuracy tests). */
+/* exp and log over an array with the vectorized functions of the active path
+ * (exported for their accuracy tests). */
 void fs_vexp_f32(const float *x, float *y, int64_t n);
 void fs_vexp_f64(const double *x, double *y, int64_t n);
+void fs_vlog_f32(const float *x, float *y, int64_t n);
+void fs_vlog_f64(const double *x, double *y, int64_t n);
+
+/* Threads (OpenMP).  n <= 0 restores the default: omp_get_max_threads(),
+ * which follows OMP_NUM_THREADS and threadpoolctl's limits.  Without OpenMP
+ * support in the build, always 1. */
+void fs_set_num_threads(int n);
+int fs_get_num_threads(void);
+int fs_openmp_enabled(void);
+/* Threading thresholds: the least work (elements) worth a thread, and the row
+ * length from which a row is split across threads when there are fewer rows
+ * than threads.  0 restores the defaults (32768, 65536).  For the tests, which
+ * set both low so that small inputs take the threaded code paths. */
+void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes);
 
 /* Run-time instruction-set dispatch. */
 #define FS_ISA_BASELINE 0
 #define FS_ISA_AVX2 1
-#define FS_ISA_COUNT 2
+#define FS_ISA_AVX512 2
+#define FS_ISA_COUNT 3
 
-const char *fs_isa_name(int isa);      /* "baseline", "avx2"; NULL if out of range */
+const char *fs_isa_name(int isa);      /* "baseline", "avx2", "avx512"; NULL if out of range */
 int fs_isa_compiled(int isa);          /* 1 if the kernels for isa were built */
 int fs_isa_supported(int isa);         /* 1 if compiled and this CPU runs it */
 int fs_best_isa(void);                 /* highest supported */

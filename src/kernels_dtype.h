@@ -103,6 +103,16 @@ static void H(vexp_array)(const T *x, T *y, int64_t n)
         H(store_tail)(y + j, n - j, VEXP(H(load_tail)(x + j, n - j, 0)));
 }
 
+/* y = log(x) (exported for its accuracy tests; the losses of later kernels use it). */
+static void H(vlog_array)(const T *x, T *y, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        VSTORE(y + j, VLOG(VLOAD(x + j)));
+    if (j < n)
+        H(store_tail)(y + j, n - j, VLOG(H(load_tail)(x + j, n - j, 1)));
+}
+
 /*
  * sum_j exp(x[j] - m) over x[0..n) (see the accumulation note at the top);
  * with store, also e[j] = exp(x[j] - m) (e may be x: in place).
@@ -189,31 +199,34 @@ static void H(block_dot)(const T *x, const T *u, const T *w, int64_t n, double x
 #define STORE_BYTES (256 * 1024)
 #define STORE_BLOCKS (STORE_BYTES / (BLOCK * (int)sizeof(T)))
 
+/* Pass-1 statistics of a row, or of a range of it (merged with stats_merge). */
 typedef struct {
-    T m;          /* row max (over non-NaN elements) */
-    double s;     /* sum_j exp(x_j - m); NaN when the softmax of the row is NaN */
-    double dot;   /* sum_j c_j (x_j - x0) when requested */
-    double tot;   /* sum_j c_j when requested */
-    double x0;    /* shift of the dot product */
-    int stored;   /* e holds exp(x - bm[b]) for each block b */
+    T m;          /* max over non-NaN elements */
+    double s;     /* sum_j exp(x_j - m); NaN after stats_finish when the softmax of the row is NaN */
+    double dot;   /* sum_j c_j (x_j - x0), when requested */
+    double tot;   /* sum_j c_j, when requested */
+    int nan_seen; /* a NaN in a block that was skipped because everything so far was -inf */
+    int stored;   /* the output holds exp(x - bm[b]) for each block b */
     T bm[STORE_BLOCKS];
 } H(rowstat);
 
+static void H(stats_init)(H(rowstat) *r)
+{
+    r->m = -INFINITY;
+    r->s = r->dot = r->tot = 0.0;
+    r->nan_seen = r->stored = 0;
+}
+
 /*
- * Pass 1 over a contiguous row: max and sum of exponentials with online
+ * Pass 1 over a contiguous range: max and sum of exponentials with online
  * rescaling per block, plus the optional weighted sums on the same block
- * while it is in L1.  With e != NULL and a short enough row, the
- * exponentials are also stored in e (which may be x itself).
+ * while it is in L1.  With e != NULL (a whole row of at most STORE_BYTES),
+ * the exponentials are also stored in e, which may be x itself.
  */
-static void H(row_stats)(H(rowstat) *r, const T *x, int64_t c, int want_dot, const T *u, const T *w,
+static void H(stats_add)(H(rowstat) *r, const T *x, int64_t c, int want_dot, const T *u, const T *w, double x0,
                          double alpha, double beta, T *e)
 {
-    int nan_seen = 0;
-    r->m = -INFINITY;
-    r->s = r->dot = r->tot = r->x0 = 0.0;
-    r->stored = e != NULL && c * (int64_t)sizeof(T) <= STORE_BYTES;
-    if (want_dot && c > 0 && x[0] - x[0] == 0)
-        r->x0 = x[0]; /* shift by a finite element of the row: no cancellation for large |x| */
+    r->stored = e != NULL;
     for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
         int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
         const T *xb = x + b0;
@@ -223,22 +236,50 @@ static void H(row_stats)(H(rowstat) *r, const T *x, int64_t c, int want_dot, con
             r->m = bm;
         }
         if (want_dot)
-            H(block_dot)(xb, u ? u + b0 : NULL, w ? w + b0 : NULL, len, r->x0, alpha, beta, &r->dot, &r->tot);
+            H(block_dot)(xb, u ? u + b0 : NULL, w ? w + b0 : NULL, len, x0, alpha, beta, &r->dot, &r->tot);
         if (r->m == -INFINITY) {
             /* everything so far is -inf or NaN: the sum is empty, but remember NaN */
-            nan_seen |= H(block_has_nan)(xb, len);
-            if (r->stored)
+            r->nan_seen |= H(block_has_nan)(xb, len);
+            if (e)
                 memset(e + b0, 0, (size_t)len * sizeof(T));
-        } else if (r->stored) {
+        } else if (e) {
             r->s += H(block_sumexp_store)(xb, e + b0, len, r->m);
         } else {
             r->s += H(block_sumexp)(xb, len, r->m);
         }
-        if (r->stored)
+        if (e)
             r->bm[b0 / BLOCK] = r->m;
     }
-    if (r->m == -INFINITY || nan_seen)
-        r->s = NAN; /* all -inf (or empty): 0/0 as in PyTorch */
+}
+
+/* r += q for the statistics of two disjoint ranges of one row (not stored). */
+static void H(stats_merge)(H(rowstat) *r, const H(rowstat) *q)
+{
+    T m = q->m > r->m ? q->m : r->m;
+    /* s = 0 terms stay 0 even where m = -inf would make the rescaling NaN */
+    double s1 = r->s != 0.0 ? r->s * exp((double)r->m - (double)m) : 0.0;
+    double s2 = q->s != 0.0 ? q->s * exp((double)q->m - (double)m) : 0.0;
+    r->m = m;
+    r->s = s1 + s2;
+    r->dot += q->dot;
+    r->tot += q->tot;
+    r->nan_seen |= q->nan_seen;
+}
+
+static void H(stats_finish)(H(rowstat) *r)
+{
+    if (r->m == -INFINITY || r->nan_seen)
+        r->s = NAN; /* all -inf (or empty): 0/0 as in PyTorch; or a NaN */
+}
+
+/* First finite element of a row (0 if none): the shift of the dot products, so
+ * that large |x| do not cancel. */
+static double H(row_x0)(const T *x, int64_t c)
+{
+    for (int64_t j = 0; j < c; j++)
+        if (x[j] - x[j] == 0)
+            return (double)x[j];
+    return 0.0;
 }
 
 /* y = (x - m) - rest */
@@ -254,8 +295,8 @@ static void H(write_shift)(const T *x, T *y, int64_t n, T m, T rest)
 /*
  * Output pass over n elements: g = E * a - (u ? alpha u + beta : beta) * (w ? w : 1),
  * where E = src (exponentials stored by pass 1) or exp(src - m) (recomputed).
- * Softmax is the case beta = 0 without u and w.  The variants are generated
- * from one body by constant flags.
+ * Softmax is the case without the c term (has_c = 0).  The variants are
+ * generated from one body by constant flags.
  */
 FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha,
                               T beta, const int stored, const int has_u, const int has_w, const int has_c)
@@ -313,31 +354,165 @@ static void H(output_range)(const T *src, T *g, const T *u, const T *w, int64_t 
 #undef OUTPUT_VARIANTS
 
 /*
- * Output pass over a row after row_stats:
- *   g_j = exp(x_j - m) * a / s - c_j,  c_j = (u ? alpha u_j + beta : beta) * (w ? w_j : 1)
- * (has_c = 0: no c term).  When pass 1 stored the exponentials in g, each
- * block is rescaled by exp(bm[b] - m); otherwise they are recomputed from x.
- * A row whose sum is NaN gives NaN everywhere, as in PyTorch.
+ * What the output pass of a row does, decided from its statistics by the
+ * kernel's plan function (pass 1 needs only the first group of fields).
  */
-static void H(row_output)(const H(rowstat) *r, const T *x, T *g, const T *u, const T *w, int64_t c, double a,
-                          T alpha, T beta, int has_c)
+typedef struct {
+    /* pass 1 */
+    int want_dot;
+    const T *u, *w;      /* probability-target row (or NULL) and class weights (or NULL) */
+    double x0, alpha, beta;
+    int may_store;       /* the output pass writes exponentials: pass 1 may store them */
+    /* output pass, set by the plan */
+    int mode;            /* OUT_NONE, OUT_EXP: g = p * a - c_j, OUT_LOG: y = log p */
+    double a;            /* multiplies p_j = exp(x_j - m) / s */
+    T alpha_g, beta_g;   /* c_j = (u ? alpha_g u_j + beta_g : beta_g) * (w ? w_j : 1) */
+    int has_c;
+} H(rowop);
+
+typedef void (*H(plan_fn))(H(rowop) *op, const H(rowstat) *st, void *ctx);
+
+/* Output pass over the range [lo, lo + n) of a row whose statistics are final. */
+static void H(output_plain)(const H(rowop) *op, const H(rowstat) *st, const T *x, T *g, int64_t lo, int64_t n)
 {
-    if (r->s != r->s) {
-        for (int64_t j = 0; j < c; j++)
-            g[j] = (T)NAN;
+    if (op->mode == OUT_NONE || n <= 0)
+        return;
+    if (st->s != st->s) { /* NaN row, as in PyTorch */
+        for (int64_t j = 0; j < n; j++)
+            g[lo + j] = (T)NAN;
         return;
     }
-    if (!r->stored) {
-        H(output_range)(x, g, u, w, c, r->m, (T)(a / r->s), alpha, beta, 0, has_c);
+    if (op->mode == OUT_LOG) {
+        H(write_shift)(x + lo, g + lo, n, st->m, (T)log(st->s));
         return;
     }
+    H(output_range)(x + lo, g + lo, op->u ? op->u + lo : NULL, op->w ? op->w + lo : NULL, n, st->m,
+                    (T)(op->a / st->s), op->alpha_g, op->beta_g, 0, op->has_c);
+}
+
+/* One row on the calling thread. */
+static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) plan, void *ctx)
+{
+    H(rowstat) st;
+    H(stats_init)(&st);
+    T *e = op->may_store && g && c * (int64_t)sizeof(T) <= STORE_BYTES ? g : NULL;
+    H(stats_add)(&st, x, c, op->want_dot, op->u, op->w, op->x0, op->alpha, op->beta, e);
+    H(stats_finish)(&st);
+    plan(op, &st, ctx);
+    if (!st.stored || op->mode != OUT_EXP || st.s != st.s) {
+        H(output_plain)(op, &st, x, g, 0, c);
+        return;
+    }
+    /* exponentials stored per block relative to that block's running max: rescale */
     for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
         int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
-        T ab = (T)(a / r->s * exp((double)r->bm[b0 / BLOCK] - (double)r->m));
-        H(output_range)(g + b0, g + b0, u ? u + b0 : NULL, w ? w + b0 : NULL, len, r->m, ab, alpha, beta, 1,
-                        has_c);
+        T ab = (T)(op->a / st.s * exp((double)st.bm[b0 / BLOCK] - (double)st.m));
+        H(output_range)(g + b0, g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st.m, ab,
+                        op->alpha_g, op->beta_g, 1, op->has_c);
     }
 }
+
+#ifdef _OPENMP
+/*
+ * One long row split across nt threads: each thread reduces its chunk, the
+ * partial (max, sum) pairs are merged (sum rescaled to the common max), then
+ * each thread writes its chunk of the output.
+ */
+static int H(run_row_split)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) plan, void *ctx, int nt)
+{
+    H(rowstat) *parts = (H(rowstat) *)malloc((size_t)nt * sizeof(H(rowstat)));
+    H(rowstat) total;
+    if (!parts)
+        return FS_ENOMEM;
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+        const int64_t chunk = ((c + nth - 1) / nth + BLOCK - 1) / BLOCK * BLOCK;
+        const int64_t lo = t * chunk < c ? t * chunk : c;
+        const int64_t hi = lo + chunk < c ? lo + chunk : c;
+        H(stats_init)(&parts[t]);
+        H(stats_add)(&parts[t], x + lo, hi - lo, op->want_dot, op->u ? op->u + lo : NULL,
+                     op->w ? op->w + lo : NULL, op->x0, op->alpha, op->beta, NULL);
+#pragma omp barrier
+#pragma omp single
+        {
+            total = parts[0];
+            for (int k = 1; k < nth; k++)
+                H(stats_merge)(&total, &parts[k]);
+            H(stats_finish)(&total);
+            plan(op, &total, ctx);
+        }
+        H(output_plain)(op, &total, x, g, lo, hi - lo);
+    }
+    free(parts);
+    return FS_OK;
+}
+#endif
+
+/* ---------------------------------------------------------------- kernels' plans */
+
+static void H(plan_softmax)(H(rowop) *op, const H(rowstat) *st, void *ctx)
+{
+    (void)st;
+    (void)ctx;
+    op->mode = OUT_EXP;
+    op->a = 1.0;
+    op->has_c = 0;
+}
+
+static void H(plan_log_softmax)(H(rowop) *op, const H(rowstat) *st, void *ctx)
+{
+    (void)st;
+    (void)ctx;
+    op->mode = OUT_LOG;
+}
+
+static void H(plan_logsumexp)(H(rowop) *op, const H(rowstat) *st, void *ctx)
+{
+    op->mode = OUT_NONE;
+    *(double *)ctx = (double)st->m + log(st->s);
+}
+
+typedef struct {
+    const fs_ce_args *args;
+    int prob, smoothing, want_grad;
+    double alpha, beta, wsum; /* alpha = 1 - eps, beta = eps / C, wsum = sum of class weights */
+    double xy, wy;            /* index targets: the target's logit and weight */
+    double loss;
+} H(ce_ctx);
+
+/*
+ * Per-row loss and gradient coefficients (see reference.py for the formulas):
+ *   index targets: loss = (1-eps) w_y (lse - x_y) + (eps/C) sum_j w_j (lse - x_j),
+ *                  g_j = s [(1-eps) w_y (p_j - [j = y]) + (eps/C)(W p_j - w_j)];
+ *   probability targets (t' = (1-eps) t + eps/C): loss = sum_j w_j t'_j (lse - x_j),
+ *                  g_j = s (T p_j - w_j t'_j), T = sum_j w_j t'_j.
+ * Sums of w_j (lse - x_j) are formed as W (lse - x0) - sum_j w_j (x_j - x0).
+ */
+static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx)
+{
+    H(ce_ctx) *k = (H(ce_ctx) *)vctx;
+    const double scale = k->args->grad_scale;
+    const double logs = log(st->s);
+    if (k->prob) {
+        k->loss = st->tot * (((double)st->m - op->x0) + logs) - st->dot;
+        op->a = scale * st->tot;
+        op->alpha_g = (T)(scale * k->alpha);
+        op->beta_g = (T)(scale * k->beta);
+        op->has_c = 1;
+    } else {
+        k->loss = k->alpha * k->wy * (((double)st->m - k->xy) + logs);
+        if (k->smoothing)
+            k->loss += k->beta * (k->wsum * (((double)st->m - op->x0) + logs) - st->dot);
+        op->a = scale * (k->alpha * k->wy + k->beta * k->wsum);
+        op->alpha_g = 0;
+        op->beta_g = (T)(scale * k->beta);
+        op->has_c = k->smoothing || op->w != NULL;
+    }
+    op->mode = k->want_grad ? OUT_EXP : OUT_NONE;
+}
+
+/* ---------------------------------------------------------------- batch driver */
 
 static void H(gather)(T *dst, const T *src, int64_t n, int64_t stride)
 {
@@ -351,7 +526,7 @@ static void H(scatter)(T *dst, int64_t stride, const T *src, int64_t n)
         dst[j * stride] = src[j];
 }
 
-/* Scratch row for gathered (non unit class stride) rows; NULL is fine when not needed. */
+/* Scratch row for gathered (non unit class stride) rows; NULL when not needed. */
 static int H(scratch)(T **buf, int needed, int64_t c)
 {
     *buf = NULL;
@@ -361,171 +536,226 @@ static int H(scratch)(T **buf, int needed, int64_t c)
     return *buf ? FS_OK : FS_ENOMEM;
 }
 
-static int H(softmax_driver)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys,
-                             int take_log)
+typedef struct {
+    int kind;
+    const fs_batch *b;
+    const T *x;
+    const fs_strides *xs;
+    T *y;                    /* softmax output or gradient (NULL: none) */
+    const fs_strides *ys;
+    T *lse;                  /* logsumexp output */
+    const fs_ce_args *ce;
+    double *loss_rows;
+    double wsum;
+} H(job);
+
+/* One row n of the batch; bx, bu: scratch rows (used when the class stride is not 1). */
+static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, int split_nt)
 {
-    const int64_t c = b->n_classes;
-    const int gx = xs->cls != 1, gy = ys->cls != 1;
-    T *buf;
-    H(rowstat) st;
-    if (H(scratch)(&buf, gx || gy, c) != FS_OK)
-        return FS_ENOMEM;
-    for (int64_t o = 0; o < b->n_outer; o++) {
-        for (int64_t i = 0; i < b->n_inner; i++) {
-            const T *xr = x + o * xs->outer + i * xs->inner;
-            T *yr = y + o * ys->outer + i * ys->inner;
-            const T *xc = xr;
-            if (gx) {
-                H(gather)(buf, xr, c, xs->cls);
-                xc = buf;
-            }
-            T *yc = gy ? buf : yr;
-            if (take_log) {
-                H(row_stats)(&st, xc, c, 0, NULL, NULL, 0, 0, NULL);
-                H(write_shift)(xc, yc, c, st.m, (T)log(st.s));
-            } else {
-                H(row_stats)(&st, xc, c, 0, NULL, NULL, 0, 0, yc);
-                H(row_output)(&st, xc, yc, NULL, NULL, c, 1.0, 0, 0, 0);
-            }
-            if (gy)
-                H(scatter)(yr, ys->cls, buf, c);
-        }
+    const int64_t c = J->b->n_classes;
+    const int64_t o = n / J->b->n_inner, i = n % J->b->n_inner;
+    const T *xr = J->x + o * J->xs->outer + i * J->xs->inner;
+    T *yr = J->y ? J->y + o * J->ys->outer + i * J->ys->inner : NULL;
+    const int gx = J->xs->cls != 1, gy = yr && J->ys->cls != 1;
+    const T *xc = xr;
+    if (gx) {
+        H(gather)(bx, xr, c, J->xs->cls);
+        xc = bx;
     }
-    free(buf);
+    T *yc = gy ? bx : yr; /* in place in the scratch row: each element is read before it is written */
+
+    H(rowop) op;
+    memset(&op, 0, sizeof op);
+    H(plan_fn) plan;
+    void *ctx;
+    double lse;
+    H(ce_ctx) ce;
+    switch (J->kind) {
+    case KIND_SOFTMAX:
+        op.may_store = 1;
+        plan = H(plan_softmax);
+        ctx = NULL;
+        break;
+    case KIND_LOG_SOFTMAX:
+        plan = H(plan_log_softmax);
+        ctx = NULL;
+        break;
+    case KIND_LOGSUMEXP:
+        plan = H(plan_logsumexp);
+        ctx = &lse;
+        break;
+    default: {
+        const fs_ce_args *a = J->ce;
+        ce.args = a;
+        ce.prob = a->prob != NULL;
+        ce.smoothing = a->label_smoothing != 0.0;
+        ce.want_grad = yc != NULL;
+        ce.alpha = 1.0 - a->label_smoothing;
+        ce.beta = a->label_smoothing / (double)c;
+        ce.wsum = J->wsum;
+        ce.loss = 0.0;
+        op.w = (const T *)a->weight;
+        op.may_store = 1;
+        if (ce.prob) {
+            const fs_strides *ps = &a->prob_strides;
+            const T *ur = (const T *)a->prob + o * ps->outer + i * ps->inner;
+            if (ps->cls != 1) {
+                H(gather)(bu, ur, c, ps->cls);
+                ur = bu;
+            }
+            op.u = ur;
+            op.want_dot = 1;
+            op.alpha = ce.alpha;
+            op.beta = ce.beta;
+        } else {
+            const int64_t y = a->target[n];
+            if (y == a->ignore_index) {
+                J->loss_rows[n] = 0.0;
+                if (yr) {
+                    if (gy)
+                        for (int64_t j = 0; j < c; j++)
+                            yr[j * J->ys->cls] = 0;
+                    else
+                        memset(yr, 0, (size_t)c * sizeof(T));
+                }
+                return FS_OK;
+            }
+            if (y < 0 || y >= c)
+                return FS_EINDEX;
+            ce.xy = (double)xc[y]; /* before pass 1 may overwrite it (in place) */
+            ce.wy = op.w ? (double)op.w[y] : 1.0;
+            op.want_dot = ce.smoothing;
+        }
+        if (op.want_dot)
+            op.x0 = H(row_x0)(xc, c);
+        plan = H(plan_cross_entropy);
+        ctx = &ce;
+    }
+    }
+
+    int status = FS_OK;
+#ifdef _OPENMP
+    if (split_nt > 1)
+        status = H(run_row_split)(xc, yc, c, &op, plan, ctx, split_nt);
+    else
+#endif
+        H(run_row)(xc, yc, c, &op, plan, ctx);
+    (void)split_nt;
+    if (status != FS_OK)
+        return status;
+
+    switch (J->kind) {
+    case KIND_LOGSUMEXP: {
+        T v = (T)lse;
+        if (!(v - v == 0)) {
+            /* as torch.logsumexp: a row of all -inf gives -inf, +inf gives +inf, NaN gives NaN */
+            T m = H(block_max)(xc, c);
+            v = H(block_has_nan)(xc, c) ? (T)NAN : (m == INFINITY || m == -INFINITY) ? m : v;
+        }
+        J->lse[n] = v;
+        break;
+    }
+    case KIND_CROSS_ENTROPY:
+        J->loss_rows[n] = ce.loss;
+        if (yc && !ce.prob) {
+            const int64_t y = J->ce->target[n];
+            yc[y] = (T)((double)yc[y] - J->ce->grad_scale * ce.alpha * ce.wy);
+        }
+        break;
+    default:
+        break;
+    }
+    if (gy)
+        H(scatter)(yr, J->ys->cls, bx, c);
     return FS_OK;
+}
+
+static int H(run)(const H(job) *J)
+{
+    const int64_t c = J->b->n_classes, nrows = J->b->n_outer * J->b->n_inner;
+    const int need_bx = J->xs->cls != 1 || (J->y && J->ys->cls != 1);
+    const int need_bu = J->kind == KIND_CROSS_ENTROPY && J->ce->prob && J->ce->prob_strides.cls != 1;
+    int nt = fs_plan_threads(nrows * (c > 0 ? c : 1));
+    int status = FS_OK;
+    if (nrows <= 0)
+        return FS_OK;
+    if (nt > 1 && nrows < nt && c < fs_tuning.split_min_classes)
+        nt = (int)nrows;
+    if (nt <= 1 || nrows < nt) {
+        /* one thread, or long rows each split across the threads */
+        T *bx, *bu;
+        if (H(scratch)(&bx, need_bx, c) != FS_OK)
+            return FS_ENOMEM;
+        if (H(scratch)(&bu, need_bu, c) != FS_OK) {
+            free(bx);
+            return FS_ENOMEM;
+        }
+        for (int64_t n = 0; n < nrows && status == FS_OK; n++)
+            status = H(process_row)(J, n, bx, bu, nt);
+        free(bx);
+        free(bu);
+        return status;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        T *bx = NULL, *bu = NULL;
+        int mine = H(scratch)(&bx, need_bx, c);
+        if (mine == FS_OK && H(scratch)(&bu, need_bu, c) != FS_OK)
+            mine = FS_ENOMEM;
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < nrows; n++) {
+            if (mine == FS_OK)
+                mine = H(process_row)(J, n, bx, bu, 1);
+        }
+        if (mine != FS_OK) {
+#pragma omp atomic write
+            status = mine;
+        }
+        free(bx);
+        free(bu);
+    }
+#endif
+    return status;
 }
 
 int K(softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
 {
-    return H(softmax_driver)(b, x, xs, y, ys, 0);
+    H(job) J = {KIND_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0};
+    return H(run)(&J);
 }
 
 int K(log_softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
 {
-    return H(softmax_driver)(b, x, xs, y, ys, 1);
+    H(job) J = {KIND_LOG_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0};
+    return H(run)(&J);
 }
 
 int K(logsumexp)(const fs_batch *b, const T *x, const fs_strides *xs, T *out)
 {
-    const int64_t c = b->n_classes;
-    T *buf;
-    H(rowstat) st;
-    if (H(scratch)(&buf, xs->cls != 1, c) != FS_OK)
-        return FS_ENOMEM;
-    for (int64_t o = 0; o < b->n_outer; o++) {
-        for (int64_t i = 0; i < b->n_inner; i++) {
-            const T *xc = x + o * xs->outer + i * xs->inner;
-            if (buf) {
-                H(gather)(buf, xc, c, xs->cls);
-                xc = buf;
-            }
-            H(row_stats)(&st, xc, c, 0, NULL, NULL, 0, 0, NULL);
-            T v;
-            if (st.m == INFINITY || st.m == -INFINITY) {
-                /* as torch.logsumexp: +-inf unless a NaN is present */
-                v = H(block_has_nan)(xc, c) ? (T)NAN : st.m;
-            } else {
-                v = (T)((double)st.m + log(st.s));
-            }
-            out[o * b->n_inner + i] = v;
-        }
-    }
-    free(buf);
-    return FS_OK;
+    H(job) J = {KIND_LOGSUMEXP, b, x, xs, NULL, xs, out, NULL, NULL, 0.0};
+    return H(run)(&J);
 }
 
 int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_ce_args *a,
                      double *loss_rows, double *loss_sum, T *grad, const fs_strides *gs)
 {
-    const int64_t c = b->n_classes;
-    const T *weight = (const T *)a->weight;
-    const T *prob = (const T *)a->prob;
-    const double eps = a->label_smoothing, scale = a->grad_scale;
-    const int smoothing = eps != 0.0;
-    /* probability targets: c_j = ((1 - eps) t_j + eps / C) w_j; index targets: c_j = w_j */
-    const double alpha = 1.0 - eps, beta = c > 0 ? eps / (double)c : 0.0;
-    const int gx = xs->cls != 1 || (grad && gs->cls != 1);
-    const int gu = prob && a->prob_strides.cls != 1;
-    T *bx, *bu = NULL;
-    double total = 0.0;
-    H(rowstat) st;
-    if (H(scratch)(&bx, gx, c) != FS_OK)
-        return FS_ENOMEM;
-    if (H(scratch)(&bu, gu, c) != FS_OK) {
-        free(bx);
-        return FS_ENOMEM;
-    }
-    /* sum of the class weights, for the smoothing term of index targets */
-    double wsum = (double)c;
-    if (weight) {
+    const int64_t nrows = b->n_outer * b->n_inner;
+    double wsum = (double)b->n_classes;
+    if (a->weight) {
+        const T *w = (const T *)a->weight;
         wsum = 0.0;
-        for (int64_t j = 0; j < c; j++)
-            wsum += weight[j];
+        for (int64_t j = 0; j < b->n_classes; j++)
+            wsum += w[j];
     }
-    for (int64_t o = 0; o < b->n_outer; o++) {
-        for (int64_t i = 0; i < b->n_inner; i++) {
-            const int64_t n = o * b->n_inner + i;
-            const T *xr = x + o * xs->outer + i * xs->inner;
-            T *gr = grad ? grad + o * gs->outer + i * gs->inner : NULL;
-            const T *xc = xr;
-            if (gx) {
-                H(gather)(bx, xr, c, xs->cls);
-                xc = bx;
-            }
-            T *gc = gr && gs->cls != 1 ? bx : gr;
-            double loss;
-            if (prob) {
-                const T *ur = prob + o * a->prob_strides.outer + i * a->prob_strides.inner;
-                const T *uc = ur;
-                if (gu) {
-                    H(gather)(bu, ur, c, a->prob_strides.cls);
-                    uc = bu;
-                }
-                H(row_stats)(&st, xc, c, 1, uc, weight, alpha, beta, gc);
-                double lse_x0 = ((double)st.m - st.x0) + log(st.s);
-                loss = st.tot * lse_x0 - st.dot;
-                if (gc)
-                    H(row_output)(&st, xc, gc, uc, weight, c, scale * st.tot, (T)(scale * alpha), (T)(scale * beta),
-                                  1);
-            } else {
-                const int64_t y = a->target[n];
-                if (y == a->ignore_index) {
-                    loss = 0.0;
-                    if (gc)
-                        memset(gc, 0, (size_t)c * sizeof(T));
-                } else {
-                    if (y < 0 || y >= c) {
-                        free(bx);
-                        free(bu);
-                        return FS_EINDEX;
-                    }
-                    const double xy = (double)xc[y]; /* before pass 1 may overwrite it (in place) */
-                    H(row_stats)(&st, xc, c, smoothing, NULL, weight, 0.0, 0.0, gc);
-                    const double wy = weight ? (double)weight[y] : 1.0;
-                    const double logs = log(st.s);
-                    const double nll = ((double)st.m - xy) + logs;
-                    loss = alpha * wy * nll;
-                    if (smoothing)
-                        loss += beta * (wsum * (((double)st.m - st.x0) + logs) - st.dot);
-                    if (gc) {
-                        /* g_j = s [(1-eps) w_y (p_j - [j = y]) + (eps/C)(W p_j - w_j)] */
-                        const double pa = scale * (alpha * wy + beta * wsum);
-                        H(row_output)(&st, xc, gc, NULL, weight, c, pa, 0, (T)(scale * beta), smoothing || weight);
-                        gc[y] = (T)((double)gc[y] - scale * alpha * wy);
-                    }
-                }
-            }
-            if (loss_rows)
-                loss_rows[n] = loss;
-            total += loss;
-            if (gr && gs->cls != 1)
-                H(scatter)(gr, gs->cls, bx, c);
-        }
-    }
+    H(job) J = {KIND_CROSS_ENTROPY, b, x, xs, grad, grad ? gs : xs, NULL, a, loss_rows, wsum};
+    int status = H(run)(&J);
+    /* summed in row order on one thread: the same result for any thread count */
+    double total = 0.0;
+    for (int64_t n = 0; status == FS_OK && n < nrows; n++)
+        total += loss_rows[n];
     *loss_sum = total;
-    free(bx);
-    free(bu);
-    return FS_OK;
+    return status;
 }
 
 #undef CAT_

@@ -7,10 +7,17 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "fastsoftmax.h"
 #include "dispatch.h"
 #include "simd.h"
+
+/* what the output pass of a row writes, and which kernel a batch job runs */
+enum { OUT_NONE, OUT_EXP, OUT_LOG };
+enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 
 #define T float
 #define SUF f32
@@ -22,6 +29,7 @@
 #define VMAX max_f32
 #define VEXP exp_f32
 #define VEXPN expneg_f32
+#define VLOG log_f32
 #include "kernels_dtype.h"
 #undef T
 #undef SUF
@@ -33,6 +41,7 @@
 #undef VMAX
 #undef VEXP
 #undef VEXPN
+#undef VLOG
 
 #define T double
 #define SUF f64
@@ -44,6 +53,7 @@
 #define VMAX max_f64
 #define VEXP exp_f64
 #define VEXPN expneg_f64
+#define VLOG log_f64
 #include "kernels_dtype.h"
 #undef T
 #undef SUF
@@ -55,6 +65,7 @@
 #undef VMAX
 #undef VEXP
 #undef VEXPN
+#undef VLOG
 
 #define TCAT_(a, b) a##_##b
 #define TCAT(a, b) TCAT_(a, b)
@@ -63,10 +74,12 @@
 /* the general vectorized exp over an array */
 static void TCAT(fs_vexp_f32, ISA)(const float *x, float *y, int64_t n) { vexp_array_f32(x, y, n); }
 static void TCAT(fs_vexp_f64, ISA)(const double *x, double *y, int64_t n) { vexp_array_f64(x, y, n); }
+static void TCAT(fs_vlog_f32, ISA)(const float *x, float *y, int64_t n) { vlog_array_f32(x, y, n); }
+static void TCAT(fs_vlog_f64, ISA)(const double *x, double *y, int64_t n) { vlog_array_f64(x, y, n); }
 
 const fs_kernel_table TCAT(fs_table, ISA) = {
     KN(softmax, f32),       KN(softmax, f64),   KN(log_softmax, f32), KN(log_softmax, f64),
     KN(logsumexp, f32),     KN(logsumexp, f64), KN(cross_entropy, f32), KN(cross_entropy, f64),
-    /* exposed for the accuracy tests of the vectorized exp */
-    TCAT(fs_vexp_f32, ISA), TCAT(fs_vexp_f64, ISA),
+    /* exposed for the accuracy tests of the vectorized exp and log */
+    TCAT(fs_vexp_f32, ISA), TCAT(fs_vexp_f64, ISA), TCAT(fs_vlog_f32, ISA), TCAT(fs_vlog_f64, ISA),
 };
