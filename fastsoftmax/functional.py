@@ -320,11 +320,11 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         if grad is not None:
             grad.fill(0)
 
-    if reduction == "none":
-        loss = loss_rows.astype(dtype).reshape(batch_shape)
-    elif reduction == "sum":
-        loss = dtype.type(total)
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # inf and NaN losses are results
+        if reduction == "none":
+            loss = loss_rows.astype(dtype).reshape(batch_shape)
+        elif reduction == "sum":
+            loss = dtype.type(total)
+        else:
             loss = dtype.type(np.float64(total) / np.float64(denom))
     return (loss, grad) if return_grad else loss

@@ -120,7 +120,7 @@ static void H(vlog_array)(const T *x, T *y, int64_t n)
 FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int store)
 {
     const V vm = VSPLAT(m);
-    double s = 0.0;
+    vf64 acc = splat_f64(0.0);
     int64_t j = 0;
     while (j + 2 * LANES <= n) {
         V a0 = VSPLAT(0), a1 = VSPLAT(0);
@@ -134,7 +134,7 @@ FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int stor
             a0 += e0;
             a1 += e1;
         }
-        s += H(hsum)(a0) + H(hsum)(a1);
+        acc += VWIDEN(a0) + VWIDEN(a1);
     }
     V a = VSPLAT(0);
     for (; j + LANES <= n; j += LANES) {
@@ -149,7 +149,11 @@ FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int stor
             H(store_tail)(e + j, n - j, e0);
         a += e0;
     }
-    return s + H(hsum)(a);
+    acc += VWIDEN(a);
+    double s = 0.0;
+    for (int k = 0; k < FS_LANES_F64; k++)
+        s += acc[k];
+    return s;
 }
 
 static double H(block_sumexp)(const T *x, int64_t n, T m) { return H(sumexp_body)(x, NULL, n, m, 0); }
@@ -272,10 +276,17 @@ static void H(stats_finish)(H(rowstat) *r)
         r->s = NAN; /* all -inf (or empty): 0/0 as in PyTorch; or a NaN */
 }
 
-/* First finite element of a row (0 if none): the shift of the dot products, so
- * that large |x| do not cancel. */
+/*
+ * The shift x0 of the dot products: the max of the row's first block (else
+ * its first finite element, else 0).  Near the row max, the terms
+ * c_j (x_j - x0) have one sign and W (lse - x0) is small, so neither
+ * cancellation nor a spurious overflow occurs for large |x|.
+ */
 static double H(row_x0)(const T *x, int64_t c)
 {
+    T bm = H(block_max)(x, c < BLOCK ? c : BLOCK);
+    if (bm - bm == 0)
+        return (double)bm;
     for (int64_t j = 0; j < c; j++)
         if (x[j] - x[j] == 0)
             return (double)x[j];

@@ -30,6 +30,7 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #define VEXP exp_f32
 #define VEXPN expneg_f32
 #define VLOG log_f32
+#define VWIDEN widen_sum_f32
 #include "kernels_dtype.h"
 #undef T
 #undef SUF
@@ -42,6 +43,7 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #undef VEXP
 #undef VEXPN
 #undef VLOG
+#undef VWIDEN
 
 #define T double
 #define SUF f64
@@ -54,6 +56,7 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #define VEXP exp_f64
 #define VEXPN expneg_f64
 #define VLOG log_f64
+#define VWIDEN widen_sum_f64
 #include "kernels_dtype.h"
 #undef T
 #undef SUF
@@ -66,6 +69,7 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #undef VEXP
 #undef VEXPN
 #undef VLOG
+#undef VWIDEN
 
 #define TCAT_(a, b) a##_##b
 #define TCAT(a, b) TCAT_(a, b)

@@ -76,6 +76,26 @@ FS_INLINE vf64 max_f64(vf64 a, vf64 b)
 #endif
 }
 
+/* Sum of the two halves of a float vector, widened to double: the lanes of the
+ * result add up to the lanes of a, exactly. */
+typedef float vf32half __attribute__((vector_size(FS_VBYTES / 2)));
+FS_INLINE vf64 widen_sum_f32(vf32 a)
+{
+#if FS_VBYTES == 16
+    vf32half lo = __builtin_shufflevector(a, a, 0, 1), hi = __builtin_shufflevector(a, a, 2, 3);
+#elif FS_VBYTES == 32
+    vf32half lo = __builtin_shufflevector(a, a, 0, 1, 2, 3), hi = __builtin_shufflevector(a, a, 4, 5, 6, 7);
+#elif FS_VBYTES == 64
+    vf32half lo = __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7),
+             hi = __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+#error "unsupported FS_VBYTES"
+#endif
+    return __builtin_convertvector(lo, vf64) + __builtin_convertvector(hi, vf64);
+}
+
+FS_INLINE vf64 widen_sum_f64(vf64 a) { return a; }
+
 FS_INLINE vf32 min_f32(vf32 a, vf32 b) { return select_f32(a < b, a, b); }
 FS_INLINE vf64 min_f64(vf64 a, vf64 b) { return select_f64(a < b, a, b); }
 
@@ -188,14 +208,15 @@ FS_INLINE vf32 expneg_f32(vf32 x)
     vf32 t = x * LOG2E + SHIFT;
     vf32 n = t - SHIFT;
     vf32 r = (x - n * LN2_HI) - n * LN2_LO;
-    vf32 p = splat_f32(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    vu32 e = ((vu32)t - (vu32)splat_f32(SHIFT)) << 23;
+    /* Cephes' polynomial, evaluated in Estrin's scheme (shorter dependency chain) */
+    vf32 r2 = r * r;
+    vf32 q01 = r * 1.6666665459e-1f + 5.0000001201e-1f;
+    vf32 q23 = r * 8.3334519073e-3f + 4.1665795894e-2f;
+    vf32 q45 = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    vf32 p = (q45 * r2 + q23) * r2 + q01;
+    p = p * r2 + r + 1.0f;
+    /* the low bits of t hold n, and the bits of SHIFT shifted by 23 are zero: t << 23 = n << 23 */
+    vu32 e = (vu32)t << 23;
     return (vf32)(((vu32)p + e) & ~(vu32)tiny);
 }
 
