@@ -161,12 +161,13 @@ static double H(block_sumexp_store)(const T *x, T *e, int64_t n, T m) { return H
 
 /*
  * Weighted sums for label smoothing and probability targets, in double:
- *   *dot += sum_j c_j (x_j - x0),  *tot += sum_j c_j,
- * with c_j = (u ? alpha u_j + beta : 1) * (w ? w_j : 1).
- * c_j is formed before the product, as PyTorch does, so that a zero
- * coefficient against x_j = -inf gives NaN exactly where PyTorch does.
+ *   *dot += sum_j c_j (m - x_j),  *tot += sum_j c_j,
+ * with c_j = (u ? alpha u_j + beta : 1) * (w ? w_j : 1) and m the row's
+ * running max, so that the terms have one sign (no cancellation, see
+ * stats_add).  c_j is formed before the product, as PyTorch does, so that a
+ * zero coefficient against x_j = -inf gives NaN exactly where PyTorch does.
  */
-static void H(block_dot)(const T *x, const T *u, const T *w, int64_t n, double x0, double alpha,
+static void H(block_dot)(const T *x, const T *u, const T *w, int64_t n, double m, double alpha,
                          double beta, double *dot, double *tot)
 {
     double d0 = 0, d1 = 0, t0 = 0, t1 = 0;
@@ -177,8 +178,8 @@ static void H(block_dot)(const T *x, const T *u, const T *w, int64_t n, double x
             c0 *= w[j];
             c1 *= w[j + 1];
         }
-        d0 += c0 * ((double)x[j] - x0);
-        d1 += c1 * ((double)x[j + 1] - x0);
+        d0 += c0 * (m - (double)x[j]);
+        d1 += c1 * (m - (double)x[j + 1]);
         t0 += c0;
         t1 += c1;
     }
@@ -186,7 +187,7 @@ static void H(block_dot)(const T *x, const T *u, const T *w, int64_t n, double x
         double c = u ? (T)(alpha * u[j] + beta) : 1.0;
         if (w)
             c *= w[j];
-        d0 += c * ((double)x[j] - x0);
+        d0 += c * (m - (double)x[j]);
         t0 += c;
     }
     *dot += d0 + d1;
@@ -207,7 +208,8 @@ static void H(block_dot)(const T *x, const T *u, const T *w, int64_t n, double x
 typedef struct {
     T m;          /* max over non-NaN elements */
     double s;     /* sum_j exp(x_j - m); NaN after stats_finish when the softmax of the row is NaN */
-    double dot;   /* sum_j c_j (x_j - x0), when requested */
+    double logs;  /* log(s), set by stats_finish */
+    double dot;   /* sum_j c_j (m - x_j), when requested */
     double tot;   /* sum_j c_j, when requested */
     int nan_seen; /* a NaN in a block that was skipped because everything so far was -inf */
     int stored;   /* the output holds exp(x - bm[b]) for each block b */
@@ -227,7 +229,7 @@ static void H(stats_init)(H(rowstat) *r)
  * while it is in L1.  With e != NULL (a whole row of at most STORE_BYTES),
  * the exponentials are also stored in e, which may be x itself.
  */
-static void H(stats_add)(H(rowstat) *r, const T *x, int64_t c, int want_dot, const T *u, const T *w, double x0,
+static void H(stats_add)(H(rowstat) *r, const T *x, int64_t c, int want_dot, const T *u, const T *w,
                          double alpha, double beta, T *e)
 {
     r->stored = e != NULL;
@@ -237,10 +239,15 @@ static void H(stats_add)(H(rowstat) *r, const T *x, int64_t c, int want_dot, con
         T bm = H(block_max)(xb, len);
         if (bm > r->m) {
             r->s *= exp((double)r->m - (double)bm);
+            /* the dot product follows the max: sum c_j (m_new - x_j) = sum c_j (m_old - x_j) + tot (m_new - m_old);
+             * while the max was -inf, the terms already hold their +-inf or NaN */
+            if (want_dot && r->m != -INFINITY && r->tot != 0.0)
+                r->dot += r->tot * ((double)bm - (double)r->m);
             r->m = bm;
         }
         if (want_dot)
-            H(block_dot)(xb, u ? u + b0 : NULL, w ? w + b0 : NULL, len, x0, alpha, beta, &r->dot, &r->tot);
+            H(block_dot)(xb, u ? u + b0 : NULL, w ? w + b0 : NULL, len, r->m == -INFINITY ? 0.0 : (double)r->m,
+                         alpha, beta, &r->dot, &r->tot);
         if (r->m == -INFINITY) {
             /* everything so far is -inf or NaN: the sum is empty, but remember NaN */
             r->nan_seen |= H(block_has_nan)(xb, len);
@@ -260,12 +267,18 @@ static void H(stats_add)(H(rowstat) *r, const T *x, int64_t c, int want_dot, con
 static void H(stats_merge)(H(rowstat) *r, const H(rowstat) *q)
 {
     T m = q->m > r->m ? q->m : r->m;
+    /* dot products to the common max, as in stats_add */
+    if (r->m != -INFINITY && r->tot != 0.0 && m != r->m)
+        r->dot += r->tot * ((double)m - (double)r->m);
+    double qdot = q->dot;
+    if (q->m != -INFINITY && q->tot != 0.0 && m != q->m)
+        qdot += q->tot * ((double)m - (double)q->m);
     /* s = 0 terms stay 0 even where m = -inf would make the rescaling NaN */
     double s1 = r->s != 0.0 ? r->s * exp((double)r->m - (double)m) : 0.0;
     double s2 = q->s != 0.0 ? q->s * exp((double)q->m - (double)m) : 0.0;
     r->m = m;
     r->s = s1 + s2;
-    r->dot += q->dot;
+    r->dot += qdot;
     r->tot += q->tot;
     r->nan_seen |= q->nan_seen;
 }
@@ -274,23 +287,7 @@ static void H(stats_finish)(H(rowstat) *r)
 {
     if (r->m == -INFINITY || r->nan_seen)
         r->s = NAN; /* all -inf (or empty): 0/0 as in PyTorch; or a NaN */
-}
-
-/*
- * The shift x0 of the dot products: the max of the row's first block (else
- * its first finite element, else 0).  Near the row max, the terms
- * c_j (x_j - x0) have one sign and W (lse - x0) is small, so neither
- * cancellation nor a spurious overflow occurs for large |x|.
- */
-static double H(row_x0)(const T *x, int64_t c)
-{
-    T bm = H(block_max)(x, c < BLOCK ? c : BLOCK);
-    if (bm - bm == 0)
-        return (double)bm;
-    for (int64_t j = 0; j < c; j++)
-        if (x[j] - x[j] == 0)
-            return (double)x[j];
-    return 0.0;
+    r->logs = log(r->s);
 }
 
 /* y = (x - m) - rest */
@@ -372,7 +369,7 @@ typedef struct {
     /* pass 1 */
     int want_dot;
     const T *u, *w;      /* probability-target row (or NULL) and class weights (or NULL) */
-    double x0, alpha, beta;
+    double alpha, beta;
     int may_store;       /* the output pass writes exponentials: pass 1 may store them */
     /* output pass, set by the plan */
     int mode;            /* OUT_NONE, OUT_EXP: g = p * a - c_j, OUT_LOG: y = log p */
@@ -394,7 +391,7 @@ static void H(output_plain)(const H(rowop) *op, const H(rowstat) *st, const T *x
         return;
     }
     if (op->mode == OUT_LOG) {
-        H(write_shift)(x + lo, g + lo, n, st->m, (T)log(st->s));
+        H(write_shift)(x + lo, g + lo, n, st->m, (T)st->logs);
         return;
     }
     H(output_range)(x + lo, g + lo, op->u ? op->u + lo : NULL, op->w ? op->w + lo : NULL, n, st->m,
@@ -407,7 +404,7 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
     H(rowstat) st;
     H(stats_init)(&st);
     T *e = op->may_store && g && c * (int64_t)sizeof(T) <= STORE_BYTES ? g : NULL;
-    H(stats_add)(&st, x, c, op->want_dot, op->u, op->w, op->x0, op->alpha, op->beta, e);
+    H(stats_add)(&st, x, c, op->want_dot, op->u, op->w, op->alpha, op->beta, e);
     H(stats_finish)(&st);
     plan(op, &st, ctx);
     if (!st.stored || op->mode != OUT_EXP || st.s != st.s) {
@@ -443,7 +440,7 @@ static int H(run_row_split)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn
         const int64_t hi = lo + chunk < c ? lo + chunk : c;
         H(stats_init)(&parts[t]);
         H(stats_add)(&parts[t], x + lo, hi - lo, op->want_dot, op->u ? op->u + lo : NULL,
-                     op->w ? op->w + lo : NULL, op->x0, op->alpha, op->beta, NULL);
+                     op->w ? op->w + lo : NULL, op->alpha, op->beta, NULL);
 #pragma omp barrier
 #pragma omp single
         {
@@ -481,7 +478,7 @@ static void H(plan_log_softmax)(H(rowop) *op, const H(rowstat) *st, void *ctx)
 static void H(plan_logsumexp)(H(rowop) *op, const H(rowstat) *st, void *ctx)
 {
     op->mode = OUT_NONE;
-    *(double *)ctx = (double)st->m + log(st->s);
+    *(double *)ctx = (double)st->m + st->logs;
 }
 
 typedef struct {
@@ -498,15 +495,16 @@ typedef struct {
  *                  g_j = s [(1-eps) w_y (p_j - [j = y]) + (eps/C)(W p_j - w_j)];
  *   probability targets (t' = (1-eps) t + eps/C): loss = sum_j w_j t'_j (lse - x_j),
  *                  g_j = s (T p_j - w_j t'_j), T = sum_j w_j t'_j.
- * Sums of w_j (lse - x_j) are formed as W (lse - x0) - sum_j w_j (x_j - x0).
+ * Sums of c_j (lse - x_j) are formed as (sum_j c_j) log(s) + sum_j c_j (m - x_j), two
+ * sums of terms of one sign: lse - m = log(s) >= 0 and m - x_j >= 0.
  */
 static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx)
 {
     H(ce_ctx) *k = (H(ce_ctx) *)vctx;
     const double scale = k->args->grad_scale;
-    const double logs = log(st->s);
+    const double logs = st->logs;
     if (k->prob) {
-        k->loss = st->tot * (((double)st->m - op->x0) + logs) - st->dot;
+        k->loss = st->tot * logs + st->dot;
         op->a = scale * st->tot;
         op->alpha_g = (T)(scale * k->alpha);
         op->beta_g = (T)(scale * k->beta);
@@ -514,7 +512,7 @@ static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx
     } else {
         k->loss = k->alpha * k->wy * (((double)st->m - k->xy) + logs);
         if (k->smoothing)
-            k->loss += k->beta * (k->wsum * (((double)st->m - op->x0) + logs) - st->dot);
+            k->loss += k->beta * (k->wsum * logs + st->dot);
         op->a = scale * (k->alpha * k->wy + k->beta * k->wsum);
         op->alpha_g = 0;
         op->beta_g = (T)(scale * k->beta);
@@ -560,6 +558,103 @@ typedef struct {
     double wsum;
 } H(job);
 
+/* What a row needs between its setup and its finish (ctx points into it). */
+typedef struct {
+    H(rowop) op;
+    H(plan_fn) plan;
+    void *ctx;
+    double lse;
+    H(ce_ctx) ce;
+    int done; /* an ignored row, already written */
+} H(rowstate);
+
+/*
+ * Per-kernel setup of row n: its plan, the cross-entropy target and options.
+ * xc is the contiguous row, u its probability-target row (or NULL), yr the
+ * output row in memory (for the zeros of an ignored row).
+ */
+static int H(row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *yr, int64_t ys_cls, int want_out,
+                        H(rowstate) *rs)
+{
+    const int64_t c = J->b->n_classes;
+    memset(&rs->op, 0, sizeof rs->op);
+    rs->ctx = NULL;
+    rs->done = 0;
+    switch (J->kind) {
+    case KIND_SOFTMAX:
+        rs->op.may_store = 1;
+        rs->plan = H(plan_softmax);
+        return FS_OK;
+    case KIND_LOG_SOFTMAX:
+        rs->plan = H(plan_log_softmax);
+        return FS_OK;
+    case KIND_LOGSUMEXP:
+        rs->plan = H(plan_logsumexp);
+        rs->ctx = &rs->lse;
+        return FS_OK;
+    default:
+        break;
+    }
+    const fs_ce_args *a = J->ce;
+    H(ce_ctx) *ce = &rs->ce;
+    H(rowop) *op = &rs->op;
+    ce->args = a;
+    ce->prob = a->prob != NULL;
+    ce->smoothing = a->label_smoothing != 0.0;
+    ce->want_grad = want_out;
+    ce->alpha = 1.0 - a->label_smoothing;
+    ce->beta = a->label_smoothing / (double)c;
+    ce->wsum = J->wsum;
+    ce->loss = 0.0;
+    op->w = (const T *)a->weight;
+    op->may_store = 1;
+    rs->plan = H(plan_cross_entropy);
+    rs->ctx = ce;
+    if (ce->prob) {
+        op->u = u;
+        op->want_dot = 1;
+        op->alpha = ce->alpha;
+        op->beta = ce->beta;
+    } else {
+        const int64_t y = a->target[n];
+        if (y == a->ignore_index) {
+            J->loss_rows[n] = 0.0;
+            if (yr)
+                for (int64_t j = 0; j < c; j++)
+                    yr[j * ys_cls] = 0;
+            rs->done = 1;
+            return FS_OK;
+        }
+        if (y < 0 || y >= c)
+            return FS_EINDEX;
+        ce->xy = (double)xc[y]; /* before pass 1 may overwrite it (in place) */
+        ce->wy = op->w ? (double)op->w[y] : 1.0;
+        op->want_dot = ce->smoothing;
+    }
+    return FS_OK;
+}
+
+/* Per-kernel finish of row n (xc unchanged for logsumexp; yc the contiguous output row). */
+static void H(row_end)(const H(job) *J, int64_t n, const T *xc, T *yc, const H(rowstate) *rs)
+{
+    const int64_t c = J->b->n_classes;
+    if (J->kind == KIND_LOGSUMEXP) {
+        T v = (T)rs->lse;
+        if (!(v - v == 0)) {
+            /* as torch.logsumexp: a row of all -inf gives -inf, +inf gives +inf, NaN gives NaN */
+            T m = H(block_max)(xc, c);
+            v = H(block_has_nan)(xc, c) ? (T)NAN : (m == INFINITY || m == -INFINITY) ? m : v;
+        }
+        J->lse[n] = v;
+    } else if (J->kind == KIND_CROSS_ENTROPY) {
+        J->loss_rows[n] = rs->ce.loss;
+        if (yc && !rs->ce.prob) {
+            const int64_t y = J->ce->target[n];
+            yc[y] = (T)((double)yc[y] - J->ce->grad_scale * rs->ce.alpha * rs->ce.wy);
+        }
+    }
+}
+
 /* One row n of the batch; bx, bu: scratch rows (used when the class stride is not 1). */
 static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, int split_nt)
 {
@@ -568,116 +663,175 @@ static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, int split_nt
     const T *xr = J->x + o * J->xs->outer + i * J->xs->inner;
     T *yr = J->y ? J->y + o * J->ys->outer + i * J->ys->inner : NULL;
     const int gx = J->xs->cls != 1, gy = yr && J->ys->cls != 1;
-    const T *xc = xr;
+    const T *xc = xr, *u = NULL;
     if (gx) {
         H(gather)(bx, xr, c, J->xs->cls);
         xc = bx;
     }
     T *yc = gy ? bx : yr; /* in place in the scratch row: each element is read before it is written */
-
-    H(rowop) op;
-    memset(&op, 0, sizeof op);
-    H(plan_fn) plan;
-    void *ctx;
-    double lse;
-    H(ce_ctx) ce;
-    switch (J->kind) {
-    case KIND_SOFTMAX:
-        op.may_store = 1;
-        plan = H(plan_softmax);
-        ctx = NULL;
-        break;
-    case KIND_LOG_SOFTMAX:
-        plan = H(plan_log_softmax);
-        ctx = NULL;
-        break;
-    case KIND_LOGSUMEXP:
-        plan = H(plan_logsumexp);
-        ctx = &lse;
-        break;
-    default: {
-        const fs_ce_args *a = J->ce;
-        ce.args = a;
-        ce.prob = a->prob != NULL;
-        ce.smoothing = a->label_smoothing != 0.0;
-        ce.want_grad = yc != NULL;
-        ce.alpha = 1.0 - a->label_smoothing;
-        ce.beta = a->label_smoothing / (double)c;
-        ce.wsum = J->wsum;
-        ce.loss = 0.0;
-        op.w = (const T *)a->weight;
-        op.may_store = 1;
-        if (ce.prob) {
-            const fs_strides *ps = &a->prob_strides;
-            const T *ur = (const T *)a->prob + o * ps->outer + i * ps->inner;
-            if (ps->cls != 1) {
-                H(gather)(bu, ur, c, ps->cls);
-                ur = bu;
-            }
-            op.u = ur;
-            op.want_dot = 1;
-            op.alpha = ce.alpha;
-            op.beta = ce.beta;
-        } else {
-            const int64_t y = a->target[n];
-            if (y == a->ignore_index) {
-                J->loss_rows[n] = 0.0;
-                if (yr) {
-                    if (gy)
-                        for (int64_t j = 0; j < c; j++)
-                            yr[j * J->ys->cls] = 0;
-                    else
-                        memset(yr, 0, (size_t)c * sizeof(T));
-                }
-                return FS_OK;
-            }
-            if (y < 0 || y >= c)
-                return FS_EINDEX;
-            ce.xy = (double)xc[y]; /* before pass 1 may overwrite it (in place) */
-            ce.wy = op.w ? (double)op.w[y] : 1.0;
-            op.want_dot = ce.smoothing;
+    if (J->kind == KIND_CROSS_ENTROPY && J->ce->prob) {
+        const fs_strides *ps = &J->ce->prob_strides;
+        u = (const T *)J->ce->prob + o * ps->outer + i * ps->inner;
+        if (ps->cls != 1) {
+            H(gather)(bu, u, c, ps->cls);
+            u = bu;
         }
-        if (op.want_dot)
-            op.x0 = H(row_x0)(xc, c);
-        plan = H(plan_cross_entropy);
-        ctx = &ce;
     }
-    }
-
-    int status = FS_OK;
+    H(rowstate) rs;
+    int status = H(row_begin)(J, n, xc, u, yr, yr ? J->ys->cls : 0, yr != NULL, &rs);
+    if (status != FS_OK || rs.done)
+        return status;
 #ifdef _OPENMP
     if (split_nt > 1)
-        status = H(run_row_split)(xc, yc, c, &op, plan, ctx, split_nt);
+        status = H(run_row_split)(xc, yc, c, &rs.op, rs.plan, rs.ctx, split_nt);
     else
 #endif
-        H(run_row)(xc, yc, c, &op, plan, ctx);
+        H(run_row)(xc, yc, c, &rs.op, rs.plan, rs.ctx);
     (void)split_nt;
     if (status != FS_OK)
         return status;
-
-    switch (J->kind) {
-    case KIND_LOGSUMEXP: {
-        T v = (T)lse;
-        if (!(v - v == 0)) {
-            /* as torch.logsumexp: a row of all -inf gives -inf, +inf gives +inf, NaN gives NaN */
-            T m = H(block_max)(xc, c);
-            v = H(block_has_nan)(xc, c) ? (T)NAN : (m == INFINITY || m == -INFINITY) ? m : v;
-        }
-        J->lse[n] = v;
-        break;
-    }
-    case KIND_CROSS_ENTROPY:
-        J->loss_rows[n] = ce.loss;
-        if (yc && !ce.prob) {
-            const int64_t y = J->ce->target[n];
-            yc[y] = (T)((double)yc[y] - J->ce->grad_scale * ce.alpha * ce.wy);
-        }
-        break;
-    default:
-        break;
-    }
+    H(row_end)(J, n, xc, yc, &rs);
     if (gy)
         H(scatter)(yr, J->ys->cls, bx, c);
+    return FS_OK;
+}
+
+/*
+ * Short rows (at most SMALL_C classes, unit class stride): LANES rows at a
+ * time, transposed so that each vector holds one class of LANES rows; the
+ * max, the exponentials and the output then take c vector operations per
+ * LANES rows instead of a row's worth of loop and tail overhead per row.
+ */
+#define SMALL_C 16
+
+static int H(tile_ok)(const H(job) *J)
+{
+    const int64_t c = J->b->n_classes;
+    if (c < 1 || c > SMALL_C || J->xs->cls != 1 || (J->y && J->ys->cls != 1))
+        return 0;
+    return !(J->kind == KIND_CROSS_ENTROPY && J->ce->prob && J->ce->prob_strides.cls != 1);
+}
+
+static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
+{
+    const int64_t c = J->b->n_classes, n_inner = J->b->n_inner;
+    const int ce_kind = J->kind == KIND_CROSS_ENTROPY;
+    const int prob = ce_kind && J->ce->prob;
+    H(rowstate) rs[LANES];
+    const T *xp[LANES] = {0}, *up[LANES] = {0};
+    T *yp[LANES];
+    V vx[SMALL_C], ve[SMALL_C];
+    T tmp[LANES];
+    int64_t o = n0 / n_inner, i = n0 % n_inner; /* one division per tile, then step */
+    for (int k = 0; k < nr; k++) {
+        xp[k] = J->x + o * J->xs->outer + i * J->xs->inner;
+        yp[k] = J->y ? J->y + o * J->ys->outer + i * J->ys->inner : NULL;
+        up[k] = prob ? (const T *)J->ce->prob + o * J->ce->prob_strides.outer + i * J->ce->prob_strides.inner
+                     : NULL;
+        if (++i == n_inner) {
+            i = 0;
+            o++;
+        }
+        if (ce_kind) {
+            int status = H(row_begin)(J, n0 + k, xp[k], up[k], yp[k], 1, yp[k] != NULL, &rs[k]);
+            if (status != FS_OK)
+                return status;
+        } else {
+            rs[k].done = 0;
+        }
+    }
+    /* transpose in: vx[j] lane k = x[row k, class j]; unused lanes repeat row 0 */
+    for (int k = nr; k < LANES; k++) {
+        xp[k] = xp[0];
+        up[k] = up[0];
+    }
+    for (int64_t j = 0; j < c; j++)
+        vx[j] = VGATHER_ROWS(xp, j);
+    V m = VSPLAT(-INFINITY);
+    for (int64_t j = 0; j < c; j++)
+        m = VMAX(vx[j], m); /* NaN never enters the max, as in block_max */
+    V s0 = VSPLAT(0), s1 = VSPLAT(0);
+    for (int64_t j = 0; j < c; j++) {
+        ve[j] = VEXPN(vx[j] - m);
+        if (j & 1)
+            s1 += ve[j];
+        else
+            s0 += ve[j];
+    }
+    /* a row whose max is -inf (all -inf or NaN) has a NaN softmax, as in stats_finish */
+    const V s = select_nan_where_ninf(m, s0 + s1);
+    const V logs = VLOG(s);
+
+    int mode, has_c = 0;
+    V A = VSPLAT(1) / s, AG = VSPLAT(0), BG = VSPLAT(0);
+    switch (J->kind) {
+    case KIND_SOFTMAX:
+        mode = OUT_EXP;
+        break;
+    case KIND_LOG_SOFTMAX:
+        mode = OUT_LOG;
+        break;
+    case KIND_LOGSUMEXP: {
+        mode = OUT_NONE;
+        VSTORE(tmp, m + logs);
+        for (int k = 0; k < nr; k++) {
+            rs[k].lse = (double)tmp[k];
+            H(row_end)(J, n0 + k, xp[k], NULL, &rs[k]);
+        }
+        return FS_OK;
+    }
+    default: {
+        /* per row: the loss and the gradient's coefficients */
+        T va[LANES], vag[LANES], vbg[LANES];
+        mode = OUT_NONE;
+        for (int k = 0; k < LANES; k++) {
+            va[k] = vag[k] = vbg[k] = 0;
+            if (k >= nr || rs[k].done)
+                continue;
+            H(rowstat) st;
+            H(stats_init)(&st);
+            st.m = m[k];
+            st.s = (double)s[k];
+            st.logs = (double)logs[k];
+            if (rs[k].op.want_dot)
+                H(block_dot)(xp[k], up[k], rs[k].op.w, c, st.m == -INFINITY ? 0.0 : (double)st.m, rs[k].op.alpha,
+                             rs[k].op.beta, &st.dot, &st.tot);
+            rs[k].plan(&rs[k].op, &st, rs[k].ctx);
+            mode = rs[k].op.mode;
+            has_c = rs[k].op.has_c;
+            va[k] = (T)rs[k].op.a;
+            vag[k] = rs[k].op.alpha_g;
+            vbg[k] = rs[k].op.beta_g;
+        }
+        A = VLOAD(va) / s;
+        AG = VLOAD(vag);
+        BG = VLOAD(vbg);
+    }
+    }
+    if (mode != OUT_NONE) {
+        const T *w = ce_kind ? (const T *)J->ce->weight : NULL;
+        for (int64_t j = 0; j < c; j++) {
+            V g;
+            if (mode == OUT_LOG) {
+                g = (vx[j] - m) - logs;
+            } else if (has_c) {
+                V cj = prob ? VGATHER_ROWS(up, j) * AG + BG : BG;
+                if (w)
+                    cj = cj * w[j];
+                g = ve[j] * A - cj;
+            } else {
+                g = ve[j] * A;
+            }
+            VSTORE(tmp, g);
+            for (int k = 0; k < nr; k++)
+                if (!rs[k].done)
+                    yp[k][j] = tmp[k];
+        }
+    }
+    if (ce_kind)
+        for (int k = 0; k < nr; k++)
+            if (!rs[k].done)
+                H(row_end)(J, n0 + k, xp[k], yp[k], &rs[k]);
     return FS_OK;
 }
 
@@ -690,6 +844,25 @@ static int H(run)(const H(job) *J)
     int status = FS_OK;
     if (nrows <= 0)
         return FS_OK;
+    if (H(tile_ok)(J)) {
+        const int64_t ntiles = (nrows + LANES - 1) / LANES;
+        if (nt > ntiles)
+            nt = (int)ntiles;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+        for (int64_t tile = 0; tile < ntiles; tile++) {
+            const int64_t n0 = tile * LANES;
+            int st = H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
+            if (st != FS_OK) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                status = st;
+            }
+        }
+        return status;
+    }
     if (nt > 1 && nrows < nt && c < fs_tuning.split_min_classes)
         nt = (int)nrows;
     if (nt <= 1 || nrows < nt) {
@@ -779,3 +952,4 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
 #undef SUB_ITERS
 #undef STORE_BYTES
 #undef STORE_BLOCKS
+#undef SMALL_C

@@ -31,6 +31,8 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #define VEXPN expneg_f32
 #define VLOG log_f32
 #define VWIDEN widen_sum_f32
+#define VGATHER_ROWS gather_rows_f32
+#define select_nan_where_ninf nan_where_ninf_f32
 #include "kernels_dtype.h"
 #undef T
 #undef SUF
@@ -44,6 +46,8 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #undef VEXPN
 #undef VLOG
 #undef VWIDEN
+#undef VGATHER_ROWS
+#undef select_nan_where_ninf
 
 #define T double
 #define SUF f64
@@ -57,6 +61,8 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #define VEXPN expneg_f64
 #define VLOG log_f64
 #define VWIDEN widen_sum_f64
+#define VGATHER_ROWS gather_rows_f64
+#define select_nan_where_ninf nan_where_ninf_f64
 #include "kernels_dtype.h"
 #undef T
 #undef SUF
@@ -70,6 +76,8 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #undef VEXPN
 #undef VLOG
 #undef VWIDEN
+#undef VGATHER_ROWS
+#undef select_nan_where_ninf
 
 #define TCAT_(a, b) a##_##b
 #define TCAT(a, b) TCAT_(a, b)

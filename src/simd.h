@@ -96,6 +96,30 @@ FS_INLINE vf64 widen_sum_f32(vf32 a)
 
 FS_INLINE vf64 widen_sum_f64(vf64 a) { return a; }
 
+/* Lane k = p[k][j]: one class of LANES rows, built in registers (a vector
+ * load right after scalar stores to the same place would stall on store
+ * forwarding). */
+#define FS_G4(p, j) p[0][j], p[1][j], p[2][j], p[3][j]
+#define FS_G8(p, j) FS_G4(p, j), p[4][j], p[5][j], p[6][j], p[7][j]
+#define FS_G16(p, j) FS_G8(p, j), p[8][j], p[9][j], p[10][j], p[11][j], p[12][j], p[13][j], p[14][j], p[15][j]
+#if FS_VBYTES == 16
+FS_INLINE vf32 gather_rows_f32(const float *const *p, int64_t j) { return (vf32){FS_G4(p, j)}; }
+FS_INLINE vf64 gather_rows_f64(const double *const *p, int64_t j) { return (vf64){p[0][j], p[1][j]}; }
+#elif FS_VBYTES == 32
+FS_INLINE vf32 gather_rows_f32(const float *const *p, int64_t j) { return (vf32){FS_G8(p, j)}; }
+FS_INLINE vf64 gather_rows_f64(const double *const *p, int64_t j) { return (vf64){FS_G4(p, j)}; }
+#elif FS_VBYTES == 64
+FS_INLINE vf32 gather_rows_f32(const float *const *p, int64_t j) { return (vf32){FS_G16(p, j)}; }
+FS_INLINE vf64 gather_rows_f64(const double *const *p, int64_t j) { return (vf64){FS_G8(p, j)}; }
+#endif
+#undef FS_G4
+#undef FS_G8
+#undef FS_G16
+
+/* s where m > -inf, NaN where m == -inf */
+FS_INLINE vf32 nan_where_ninf_f32(vf32 m, vf32 s) { return select_f32(m == -__builtin_inff(), splat_f32(__builtin_nanf("")), s); }
+FS_INLINE vf64 nan_where_ninf_f64(vf64 m, vf64 s) { return select_f64(m == -__builtin_inf(), splat_f64(__builtin_nan("")), s); }
+
 FS_INLINE vf32 min_f32(vf32 a, vf32 b) { return select_f32(a < b, a, b); }
 FS_INLINE vf64 min_f64(vf64 a, vf64 b) { return select_f64(a < b, a, b); }
 
