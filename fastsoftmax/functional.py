@@ -325,6 +325,9 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
             loss = loss_rows.astype(dtype).reshape(batch_shape)
         elif reduction == "sum":
             loss = dtype.type(total)
+        elif denom == 0.0:
+            # PyTorch's mean is nll_sum / D + smoothing_sum / D, and nll_sum = 0 when D = 0: 0/0 = NaN
+            loss = dtype.type(np.nan)
         else:
             loss = dtype.type(np.float64(total) / np.float64(denom))
     return (loss, grad) if return_grad else loss

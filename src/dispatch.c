@@ -13,7 +13,7 @@
 
 static int num_threads = 0; /* 0: follow omp_get_max_threads() */
 
-fs_tuning_t fs_tuning = {32768, 65536};
+fs_tuning_t fs_tuning = {32768, 65536, 8 << 20};
 
 void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes)
 {

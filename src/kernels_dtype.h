@@ -195,11 +195,12 @@ static void H(block_dot)(const T *x, const T *u, const T *w, int64_t n, double m
 }
 
 /*
- * Rows of at most STORE_BYTES keep exp(x - running max) in the output row
- * during pass 1 (it stays in L2), so the output pass only rescales: one exp
- * per element instead of two.  Longer rows recompute the exponentials in the
- * output pass, which reads x again instead of reading and writing the output
- * twice.
+ * Rows of at most STORE_BYTES keep exp(x - running max) in a per-thread
+ * scratch row during pass 1 (it stays in L2), so the output pass only
+ * rescales: one exp per element instead of two.  Longer rows recompute the
+ * exponentials in the output pass.  Large outputs are written with
+ * streaming stores, so that the output is written to memory once and never
+ * read: the kernel then moves as many bytes as a copy of the logits.
  */
 #define STORE_BYTES (256 * 1024)
 #define STORE_BLOCKS (STORE_BYTES / (BLOCK * (int)sizeof(T)))
@@ -212,7 +213,7 @@ typedef struct {
     double dot;   /* sum_j c_j (m - x_j), when requested */
     double tot;   /* sum_j c_j, when requested */
     int nan_seen; /* a NaN in a block that was skipped because everything so far was -inf */
-    int stored;   /* the output holds exp(x - bm[b]) for each block b */
+    int stored;   /* the scratch row holds exp(x - bm[b]) for each block b */
     T bm[STORE_BLOCKS];
 } H(rowstat);
 
@@ -307,21 +308,47 @@ static void H(write_shift)(const T *x, T *y, int64_t n, T m, T rest)
  * generated from one body by constant flags.
  */
 FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha,
-                              T beta, const int stored, const int has_u, const int has_w, const int has_c)
+                              T beta, const int stored, const int has_u, const int has_w, const int has_c,
+                              const int nt)
 {
     const V vm = VSPLAT(m);
     int64_t j = 0;
+    if (nt) {
+        /* elements up to the first VBYTES-aligned output address, as a tail */
+        int64_t head = (int64_t)(((uintptr_t)0 - (uintptr_t)g) % FS_VBYTES) / (int64_t)sizeof(T);
+        if (head > n)
+            head = n;
+        if (head > 0) {
+            V v = H(load_tail)(src, head, stored ? 0 : -INFINITY);
+            V ex = stored ? v : VEXPN(v - vm);
+            if (has_c) {
+                V c = has_u ? H(load_tail)(u, head, 0) * alpha + beta : VSPLAT(beta);
+                if (has_w)
+                    c *= H(load_tail)(w, head, 0);
+                ex = ex * a - c;
+            } else {
+                ex = ex * a;
+            }
+            H(store_tail)(g, head, ex);
+            j = head;
+        }
+    }
     for (; j + LANES <= n; j += LANES) {
         V v = VLOAD(src + j);
         V ex = stored ? v : VEXPN(v - vm);
+        V out;
         if (has_c) {
             V c = has_u ? VLOAD(u + j) * alpha + beta : VSPLAT(beta);
             if (has_w)
                 c *= VLOAD(w + j);
-            VSTORE(g + j, ex * a - c);
+            out = ex * a - c;
         } else {
-            VSTORE(g + j, ex * a);
+            out = ex * a;
         }
+        if (nt)
+            VSTREAM(g + j, out);
+        else
+            VSTORE(g + j, out);
     }
     if (j < n) {
         int64_t k = n - j;
@@ -338,25 +365,29 @@ FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_
     }
 }
 
-#define OUTPUT_VARIANTS(stored)                                                                        \
+#define OUTPUT_VARIANTS(stored, nt)                                                                    \
     if (!has_c)                                                                                        \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 0);                           \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 0, nt);                       \
     else if (u && w)                                                                                   \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 1, 1);                           \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 1, 1, nt);                       \
     else if (u)                                                                                        \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 0, 1);                           \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 0, 1, nt);                       \
     else if (w)                                                                                        \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 1, 1);                           \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 1, 1, nt);                       \
     else                                                                                               \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 1);
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 1, nt);
 
 static void H(output_range)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha, T beta,
-                            int stored, int has_c)
+                            int stored, int has_c, int nt)
 {
-    if (stored) {
-        OUTPUT_VARIANTS(1)
+    if (stored && nt) {
+        OUTPUT_VARIANTS(1, 1)
+    } else if (stored) {
+        OUTPUT_VARIANTS(1, 0)
+    } else if (nt) {
+        OUTPUT_VARIANTS(0, 1)
     } else {
-        OUTPUT_VARIANTS(0)
+        OUTPUT_VARIANTS(0, 0)
     }
 }
 #undef OUTPUT_VARIANTS
@@ -371,6 +402,8 @@ typedef struct {
     const T *u, *w;      /* probability-target row (or NULL) and class weights (or NULL) */
     double alpha, beta;
     int may_store;       /* the output pass writes exponentials: pass 1 may store them */
+    T *ebuf;             /* scratch row for them (STORE_BYTES), or NULL */
+    int nt;              /* write the output with streaming stores */
     /* output pass, set by the plan */
     int mode;            /* OUT_NONE, OUT_EXP: g = p * a - c_j, OUT_LOG: y = log p */
     double a;            /* multiplies p_j = exp(x_j - m) / s */
@@ -395,7 +428,7 @@ static void H(output_plain)(const H(rowop) *op, const H(rowstat) *st, const T *x
         return;
     }
     H(output_range)(x + lo, g + lo, op->u ? op->u + lo : NULL, op->w ? op->w + lo : NULL, n, st->m,
-                    (T)(op->a / st->s), op->alpha_g, op->beta_g, 0, op->has_c);
+                    (T)(op->a / st->s), op->alpha_g, op->beta_g, 0, op->has_c, op->nt);
 }
 
 /* One row on the calling thread. */
@@ -403,7 +436,7 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
 {
     H(rowstat) st;
     H(stats_init)(&st);
-    T *e = op->may_store && g && c * (int64_t)sizeof(T) <= STORE_BYTES ? g : NULL;
+    T *e = op->may_store && op->ebuf && g && c * (int64_t)sizeof(T) <= STORE_BYTES ? op->ebuf : NULL;
     H(stats_add)(&st, x, c, op->want_dot, op->u, op->w, op->alpha, op->beta, e);
     H(stats_finish)(&st);
     plan(op, &st, ctx);
@@ -415,8 +448,8 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
     for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
         int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
         T ab = (T)(op->a / st.s * exp((double)st.bm[b0 / BLOCK] - (double)st.m));
-        H(output_range)(g + b0, g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st.m, ab,
-                        op->alpha_g, op->beta_g, 1, op->has_c);
+        H(output_range)(e + b0, g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st.m, ab,
+                        op->alpha_g, op->beta_g, 1, op->has_c, op->nt);
     }
 }
 
@@ -451,6 +484,8 @@ static int H(run_row_split)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn
             plan(op, &total, ctx);
         }
         H(output_plain)(op, &total, x, g, lo, hi - lo);
+        if (op->nt)
+            FS_SFENCE();
     }
     free(parts);
     return FS_OK;
@@ -513,10 +548,11 @@ static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx
         k->loss = k->alpha * k->wy * (((double)st->m - k->xy) + logs);
         if (k->smoothing)
             k->loss += k->beta * (k->wsum * logs + st->dot);
-        op->a = scale * (k->alpha * k->wy + k->beta * k->wsum);
+        /* without smoothing only w_y enters (an infinite weight elsewhere must not give 0 * inf) */
+        op->a = scale * (k->alpha * k->wy + (k->smoothing ? k->beta * k->wsum : 0.0));
         op->alpha_g = 0;
         op->beta_g = (T)(scale * k->beta);
-        op->has_c = k->smoothing || op->w != NULL;
+        op->has_c = k->smoothing;
     }
     op->mode = k->want_grad ? OUT_EXP : OUT_NONE;
 }
@@ -556,6 +592,7 @@ typedef struct {
     const fs_ce_args *ce;
     double *loss_rows;
     double wsum;
+    int nt;                  /* streaming stores for the output (set by run) */
 } H(job);
 
 /* What a row needs between its setup and its finish (ctx points into it). */
@@ -656,7 +693,7 @@ static void H(row_end)(const H(job) *J, int64_t n, const T *xc, T *yc, const H(r
 }
 
 /* One row n of the batch; bx, bu: scratch rows (used when the class stride is not 1). */
-static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, int split_nt)
+static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, T *eb, int split_nt)
 {
     const int64_t c = J->b->n_classes;
     const int64_t o = n / J->b->n_inner, i = n % J->b->n_inner;
@@ -681,6 +718,8 @@ static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, int split_nt
     int status = H(row_begin)(J, n, xc, u, yr, yr ? J->ys->cls : 0, yr != NULL, &rs);
     if (status != FS_OK || rs.done)
         return status;
+    rs.op.ebuf = eb;
+    rs.op.nt = J->nt && !gy;
 #ifdef _OPENMP
     if (split_nt > 1)
         status = H(run_row_split)(xc, yc, c, &rs.op, rs.plan, rs.ctx, split_nt);
@@ -835,11 +874,35 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
     return FS_OK;
 }
 
-static int H(run)(const H(job) *J)
+/* Scratch rows of one thread: gathered logits/output, gathered targets, exponentials. */
+typedef struct {
+    T *bx, *bu, *eb;
+} H(scratchset);
+
+static int H(scratch_alloc)(H(scratchset) *w, const H(job) *J)
 {
-    const int64_t c = J->b->n_classes, nrows = J->b->n_outer * J->b->n_inner;
+    const int64_t c = J->b->n_classes;
     const int need_bx = J->xs->cls != 1 || (J->y && J->ys->cls != 1);
     const int need_bu = J->kind == KIND_CROSS_ENTROPY && J->ce->prob && J->ce->prob_strides.cls != 1;
+    const int need_eb = J->y && J->kind != KIND_LOG_SOFTMAX && c * (int64_t)sizeof(T) <= STORE_BYTES;
+    int s1 = H(scratch)(&w->bx, need_bx, c);
+    int s2 = H(scratch)(&w->bu, need_bu, c);
+    int s3 = H(scratch)(&w->eb, need_eb, c);
+    return s1 == FS_OK && s2 == FS_OK && s3 == FS_OK ? FS_OK : FS_ENOMEM;
+}
+
+static void H(scratch_free)(H(scratchset) *w)
+{
+    free(w->bx);
+    free(w->bu);
+    free(w->eb);
+}
+
+static int H(run)(const H(job) *Jin)
+{
+    H(job) job = *Jin;
+    const H(job) *J = &job;
+    const int64_t c = J->b->n_classes, nrows = J->b->n_outer * J->b->n_inner;
     int nt = fs_plan_threads(nrows * (c > 0 ? c : 1));
     int status = FS_OK;
     if (nrows <= 0)
@@ -863,41 +926,41 @@ static int H(run)(const H(job) *J)
         }
         return status;
     }
+    /* outputs larger than the caches go to memory with streaming stores */
+    job.nt = J->y && nrows * c * (int64_t)sizeof(T) >= fs_tuning.stream_min_bytes;
     if (nt > 1 && nrows < nt && c < fs_tuning.split_min_classes)
         nt = (int)nrows;
     if (nt <= 1 || nrows < nt) {
         /* one thread, or long rows each split across the threads */
-        T *bx, *bu;
-        if (H(scratch)(&bx, need_bx, c) != FS_OK)
-            return FS_ENOMEM;
-        if (H(scratch)(&bu, need_bu, c) != FS_OK) {
-            free(bx);
-            return FS_ENOMEM;
+        H(scratchset) w;
+        if (H(scratch_alloc)(&w, J) == FS_OK) {
+            for (int64_t n = 0; n < nrows && status == FS_OK; n++)
+                status = H(process_row)(J, n, w.bx, w.bu, w.eb, nt);
+        } else {
+            status = FS_ENOMEM;
         }
-        for (int64_t n = 0; n < nrows && status == FS_OK; n++)
-            status = H(process_row)(J, n, bx, bu, nt);
-        free(bx);
-        free(bu);
+        H(scratch_free)(&w);
+        if (job.nt)
+            FS_SFENCE();
         return status;
     }
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
     {
-        T *bx = NULL, *bu = NULL;
-        int mine = H(scratch)(&bx, need_bx, c);
-        if (mine == FS_OK && H(scratch)(&bu, need_bu, c) != FS_OK)
-            mine = FS_ENOMEM;
+        H(scratchset) w;
+        int mine = H(scratch_alloc)(&w, J);
 #pragma omp for schedule(static)
         for (int64_t n = 0; n < nrows; n++) {
             if (mine == FS_OK)
-                mine = H(process_row)(J, n, bx, bu, 1);
+                mine = H(process_row)(J, n, w.bx, w.bu, w.eb, 1);
         }
         if (mine != FS_OK) {
 #pragma omp atomic write
             status = mine;
         }
-        free(bx);
-        free(bu);
+        H(scratch_free)(&w);
+        if (job.nt)
+            FS_SFENCE();
     }
 #endif
     return status;
@@ -905,19 +968,19 @@ static int H(run)(const H(job) *J)
 
 int K(softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
 {
-    H(job) J = {KIND_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0};
+    H(job) J = {KIND_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0, 0};
     return H(run)(&J);
 }
 
 int K(log_softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
 {
-    H(job) J = {KIND_LOG_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0};
+    H(job) J = {KIND_LOG_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0, 0};
     return H(run)(&J);
 }
 
 int K(logsumexp)(const fs_batch *b, const T *x, const fs_strides *xs, T *out)
 {
-    H(job) J = {KIND_LOGSUMEXP, b, x, xs, NULL, xs, out, NULL, NULL, 0.0};
+    H(job) J = {KIND_LOGSUMEXP, b, x, xs, NULL, xs, out, NULL, NULL, 0.0, 0};
     return H(run)(&J);
 }
 
@@ -932,7 +995,7 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
         for (int64_t j = 0; j < b->n_classes; j++)
             wsum += w[j];
     }
-    H(job) J = {KIND_CROSS_ENTROPY, b, x, xs, grad, grad ? gs : xs, NULL, a, loss_rows, wsum};
+    H(job) J = {KIND_CROSS_ENTROPY, b, x, xs, grad, grad ? gs : xs, NULL, a, loss_rows, wsum, 0};
     int status = H(run)(&J);
     /* summed in row order on one thread: the same result for any thread count */
     double total = 0.0;

@@ -25,6 +25,7 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #define LANES FS_LANES_F32
 #define VLOAD load_f32
 #define VSTORE store_f32
+#define VSTREAM stream_f32
 #define VSPLAT splat_f32
 #define VMAX max_f32
 #define VEXP exp_f32
@@ -40,6 +41,7 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #undef LANES
 #undef VLOAD
 #undef VSTORE
+#undef VSTREAM
 #undef VSPLAT
 #undef VMAX
 #undef VEXP
@@ -55,6 +57,7 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #define LANES FS_LANES_F64
 #define VLOAD load_f64
 #define VSTORE store_f64
+#define VSTREAM stream_f64
 #define VSPLAT splat_f64
 #define VMAX max_f64
 #define VEXP exp_f64
@@ -70,6 +73,7 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #undef LANES
 #undef VLOAD
 #undef VSTORE
+#undef VSTREAM
 #undef VSPLAT
 #undef VMAX
 #undef VEXP

@@ -39,6 +39,41 @@ FS_INLINE vf32 load_f32(const float *p) { vf32 v; memcpy(&v, p, sizeof v); retur
 FS_INLINE vf64 load_f64(const double *p) { vf64 v; memcpy(&v, p, sizeof v); return v; }
 FS_INLINE void store_f32(float *p, vf32 v) { memcpy(p, &v, sizeof v); }
 FS_INLINE void store_f64(double *p, vf64 v) { memcpy(p, &v, sizeof v); }
+/* Non-temporal (streaming) stores to a VBYTES-aligned address: the line goes to
+ * memory without being read first or kept in cache.  Plain stores where the
+ * target has none.  FS_SFENCE orders them before the kernel returns. */
+FS_INLINE void stream_f32(float *p, vf32 v)
+{
+#if FS_VBYTES == 64 && defined(__AVX512F__)
+    _mm512_stream_ps(p, (__m512)v);
+#elif FS_VBYTES == 32 && defined(__AVX__)
+    _mm256_stream_ps(p, (__m256)v);
+#elif FS_VBYTES == 16 && defined(__SSE2__)
+    _mm_stream_ps(p, (__m128)v);
+#else
+    store_f32(p, v);
+#endif
+}
+
+FS_INLINE void stream_f64(double *p, vf64 v)
+{
+#if FS_VBYTES == 64 && defined(__AVX512F__)
+    _mm512_stream_pd(p, (__m512d)v);
+#elif FS_VBYTES == 32 && defined(__AVX__)
+    _mm256_stream_pd(p, (__m256d)v);
+#elif FS_VBYTES == 16 && defined(__SSE2__)
+    _mm_stream_pd(p, (__m128d)v);
+#else
+    store_f64(p, v);
+#endif
+}
+
+#if defined(__SSE2__)
+#define FS_SFENCE() _mm_sfence()
+#else
+#define FS_SFENCE() __sync_synchronize()
+#endif
+
 FS_INLINE vf32 splat_f32(float s) { return (vf32){0} + s; }
 FS_INLINE vf64 splat_f64(double s) { return (vf64){0} + s; }
 
