@@ -1,0 +1,111 @@
+"""Short rows (few classes) in batches that fill whole SIMD tiles of rows plus a remainder.
+
+Kernels may process several short rows at a time (rows as SIMD lanes); these tests use
+batches of 8, 37 and 67 rows with special values in rows inside the tiles, every
+cross-entropy option group, and layouts where the class axis is not the fast axis.
+"""
+
+import numpy as np
+import pytest
+
+import fastsoftmax as fs
+from fastsoftmax import reference as ref
+from conftest import (
+    DTYPES,
+    assert_grad_close,
+    assert_softmax_close,
+    assert_value_close,
+    grad_row_factor,
+    make_index_target,
+    make_prob_target,
+)
+
+SHORT_CS = list(range(1, 18))
+
+
+def _with_specials(rng, x):
+    N, C = x.shape
+    rows = rng.permutation(N)
+    x[rows[0]] = -np.inf  # all -inf
+    x[rows[1], C // 2] = np.nan
+    x[rows[2], C - 1] = np.inf
+    if C > 1:
+        x[rows[3], : C - 1] = -np.inf  # only the last class left
+        x[rows[4], rng.random(C) < 0.5] = -np.inf
+        x[rows[4], 0] = 1.0
+    x[rows[5]] = 1e4
+    x[rows[6]] = -1e4 + np.arange(C)
+    return x, rows
+
+
+def _family(x, axis=-1):
+    dt = x.dtype
+    assert_softmax_close(fs.softmax(x, axis), ref.softmax(x, axis), dt)
+    assert_value_close(fs.log_softmax(x, axis), ref.log_softmax(x, axis), dt, "log_softmax")
+    assert_value_close(fs.logsumexp(x, axis), ref.logsumexp(x, axis), dt, "logsumexp")
+
+
+def _ce(x, t, **kw):
+    dt = x.dtype
+    loss_ref, grad_ref = ref.cross_entropy(x, t, return_grad=True, **kw)
+    loss, grad = fs.cross_entropy(x, t, return_grad=True, **kw)
+    assert_value_close(loss, loss_ref, dt, "loss")
+    assert_grad_close(grad, grad_ref, dt, grad_row_factor(x.shape, t, **kw))
+    np.testing.assert_array_equal(fs.cross_entropy(x, t, **kw), loss)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N", [8, 37, 67])
+@pytest.mark.parametrize("C", SHORT_CS)
+def test_short_rows(rng, isa, dtype, N, C):
+    x = (rng.standard_normal((N, C)) * 3).astype(dtype)
+    _family(x)
+    _family(np.ascontiguousarray(x.T), 0)  # class axis first: class stride N
+    _family(x[::-1])  # negative row stride
+    xs, rows = _with_specials(rng, x.copy())
+    _family(xs)
+    w = rng.uniform(0.5, 2.0, C).astype(dtype)
+    t = make_index_target(rng, (N,), C, ignore_index=-100)
+    for red in ("mean", "sum", "none"):
+        _ce(x, t, reduction=red)
+        _ce(x, t, reduction=red, weight=w, label_smoothing=0.1)
+    tp = make_prob_target(rng, x.shape, -1, dtype)
+    _ce(x, tp, reduction="none", label_smoothing=0.2, weight=w)
+    _ce(x, tp)
+    # specials: targets on finite classes where there are any
+    ts = np.full(N, C - 1)
+    _ce(xs, ts, reduction="none")
+    _ce(xs, ts, reduction="none", label_smoothing=0.1, weight=w)
+    _ce(np.ascontiguousarray(x.T), t, axis=0, reduction="none", label_smoothing=0.1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 2, 3, 7, 8, 16])
+def test_short_rows_in_place_and_out(rng, dtype, C):
+    N = 37
+    x = (rng.standard_normal((N, C)) * 3).astype(dtype)
+    for fn, check in (("softmax", assert_softmax_close), ("log_softmax", assert_value_close)):
+        want = getattr(ref, fn)(x)
+        y = x.copy()
+        getattr(fs, fn)(y, out=y)
+        check(y, want, dtype, fn)
+        o = np.zeros((C, N), dtype).T  # out with the class axis strided
+        getattr(fs, fn)(x, out=o)
+        check(o, want, dtype, fn)
+    t = rng.integers(0, C, N)
+    loss_ref, grad_ref = ref.cross_entropy(x, t, return_grad=True, label_smoothing=0.1)
+    y = x.copy()
+    loss, g = fs.cross_entropy(y, t, return_grad=True, out=y, label_smoothing=0.1)
+    assert g is y
+    assert_value_close(loss, loss_ref, dtype, "loss")
+    assert_grad_close(y, grad_ref, dtype, grad_row_factor(x.shape, t, label_smoothing=0.1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 4, 9, 16])
+def test_short_rows_3d_middle_axis(rng, dtype, C):
+    x = (rng.standard_normal((5, C, 11)) * 3).astype(dtype)
+    _family(x, 1)
+    t = make_index_target(rng, (5, 11), C, ignore_index=-100)
+    _ce(x, t, axis=1, label_smoothing=0.2)
+    _ce(x, make_prob_target(rng, x.shape, 1, dtype), axis=1, reduction="none")
