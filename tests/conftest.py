@@ -253,3 +253,36 @@ def isa(request):
         yield request.param
     finally:
         _config.set_isa(before)
+
+
+def _backend_params():
+    """(instruction set, threads) pairs: every path the CPU supports, with 1 and 2 threads."""
+    from fastsoftmax import _kernels
+
+    threads = (1, 2) if _kernels.openmp_enabled() else (1,)
+    return [(name, nt) for name in _isa_params() for nt in threads]
+
+
+@pytest.fixture(params=_backend_params(), ids=lambda p: f"{p[0]}-{p[1]}t")
+def backend(request):
+    """Run a whole module's reference comparisons on one (path, thread count).
+
+    With 2 threads the threading thresholds are lowered so that even the small
+    inputs of the tests take the threaded code paths: rows spread over threads,
+    and rows longer than one 2048-class block split across threads with a merge.
+    """
+    from fastsoftmax import _config, _kernels
+
+    name, nt = request.param
+    before = _config.get_isa()
+    if name != "active":
+        _config.set_isa(name)
+    _kernels.set_num_threads(nt)
+    if nt > 1:
+        _kernels.set_tuning(1, 2049)
+    try:
+        yield request.param
+    finally:
+        _kernels.set_num_threads(0)
+        _kernels.set_tuning(0, 0)
+        _config.set_isa(before)

@@ -18,6 +18,9 @@ from conftest import (
     make_prob_target,
 )
 
+# every test here runs on each instruction-set path with 1 and 2 threads (conftest.backend)
+pytestmark = pytest.mark.usefixtures("backend")
+
 TAIL_CS = list(range(1, 34)) + [63, 65, 127, 1000, 1023, 4097]
 REDUCTIONS = ["mean", "sum", "none"]
 

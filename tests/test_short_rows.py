@@ -20,6 +20,9 @@ from conftest import (
     make_prob_target,
 )
 
+# every test here runs on each instruction-set path with 1 and 2 threads (conftest.backend)
+pytestmark = pytest.mark.usefixtures("backend")
+
 SHORT_CS = list(range(1, 18))
 
 

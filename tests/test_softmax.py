@@ -7,6 +7,9 @@ import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import DTYPES, assert_softmax_close, assert_value_close, make_logits
 
+# every test here runs on each instruction-set path with 1 and 2 threads (conftest.backend)
+pytestmark = pytest.mark.usefixtures("backend")
+
 # Class counts that hit every SIMD main loop / tail combination.
 TAIL_CS = list(range(1, 34)) + [63, 65, 127, 1000, 1023, 4097]
 
