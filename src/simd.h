@@ -155,8 +155,54 @@ FS_INLINE vf64 gather_rows_f64(const double *const *p, int64_t j) { return (vf64
 FS_INLINE vf32 nan_where_ninf_f32(vf32 m, vf32 s) { return select_f32(m == -__builtin_inff(), splat_f32(__builtin_nanf("")), s); }
 FS_INLINE vf64 nan_where_ninf_f64(vf64 m, vf64 s) { return select_f64(m == -__builtin_inf(), splat_f64(__builtin_nan("")), s); }
 
-FS_INLINE vf32 min_f32(vf32 a, vf32 b) { return select_f32(a < b, a, b); }
-FS_INLINE vf64 min_f64(vf64 a, vf64 b) { return select_f64(a < b, a, b); }
+
+/*
+ * Shared core of exp_* and expneg_*: x = n ln 2 + r (Cody and Waite, so that
+ * n * LN2_HI is exact), returns exp(r) and leaves in *t a float whose low
+ * mantissa bits hold the integer n.
+ */
+FS_INLINE vf32 exp_core_f32(vf32 x, vf32 *t)
+{
+    const float LOG2E = 1.44269504088896341f;
+    const float LN2_HI = 0.693359375f;            /* 355/512: n * LN2_HI is exact for |n| < 2^15 */
+    const float LN2_LO = -2.12194440e-4f;
+    const float SHIFT = 12582912.0f;              /* 1.5 * 2^23 */
+    *t = x * LOG2E + SHIFT;
+    vf32 n = *t - SHIFT;                           /* round(x / ln 2) */
+    vf32 r = (x - n * LN2_HI) - n * LN2_LO;
+    /* Cephes expf's polynomial, in Estrin's scheme (a shorter dependency chain) */
+    vf32 r2 = r * r;
+    vf32 q01 = r * 1.6666665459e-1f + 5.0000001201e-1f;
+    vf32 q23 = r * 8.3334519073e-3f + 4.1665795894e-2f;
+    vf32 q45 = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    vf32 p = (q45 * r2 + q23) * r2 + q01;
+    return p * r2 + r + 1.0f;
+}
+
+FS_INLINE vf64 exp_core_f64(vf64 x, vf64 *t)
+{
+    const double LOG2E = 1.4426950408889634074;
+    const double LN2_HI = 6.93145751953125e-1;    /* Cephes exp.c C1: exact products for |n| < 2^21 */
+    const double LN2_LO = 1.42860682030941723212e-6;
+    const double SHIFT = 6755399441055744.0;      /* 1.5 * 2^52 */
+    *t = x * LOG2E + SHIFT;
+    vf64 n = *t - SHIFT;
+    vf64 r = (x - n * LN2_HI) - n * LN2_LO;
+    /* Taylor series to degree 13 (1/k! coefficients), Horner's rule */
+    vf64 p = splat_f64(1.0 / 6227020800.0);
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    return p * (r * r) + r + 1.0;
+}
 
 /*
  * exp(x), vectorized, for every input: -inf -> 0, +inf -> +inf, NaN -> NaN,
@@ -173,33 +219,20 @@ FS_INLINE vf64 min_f64(vf64 a, vf64 b) { return select_f64(a < b, a, b); }
  * conversion (so NaN inputs raise no undefined behaviour).
  *
  * float32: Cephes expf's degree-7 polynomial (coefficients from Cephes
- * expf.c); measured error below 1 ulp over the finite range (see tests).
- * float64: Taylor series of degree 13 (truncation error < 5e-18 on
- * |r| <= ln(2)/2), evaluated by Horner's rule, error below 1 ulp.
+ * expf.c); float64: Taylor series of degree 13 (truncation error < 5e-18 on
+ * |r| <= ln(2)/2).  Measured error below 1 ulp over the finite range on every
+ * path (tests/test_backends.py checks <= 2 ulp).
  */
 FS_INLINE vf32 exp_f32(vf32 x)
 {
-    const float LOG2E = 1.44269504088896341f;
-    const float LN2_HI = 0.693359375f;            /* 355/512: n * LN2_HI is exact for |n| < 2^15 */
-    const float LN2_LO = -2.12194440e-4f;
-    const float SHIFT = 12582912.0f;              /* 1.5 * 2^23 */
+    const float SHIFT = 12582912.0f;
     /* exp(x) rounds to +inf above 88.73 and to 0 below -103.98 */
     vi32 hi = x > 88.75f, lo = x < -104.0f;
     x = select_f32(hi, splat_f32(88.75f), x);
     x = select_f32(lo, splat_f32(-104.0f), x);
-
-    vf32 t = x * LOG2E + SHIFT;
-    vf32 n = t - SHIFT;                            /* round(x / ln 2), in [-150, 128] */
-    vf32 r = (x - n * LN2_HI) - n * LN2_LO;
-
-    vf32 p = splat_f32(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-
+    vf32 t;
+    vf32 p = exp_core_f32(x, &t);
+    vf32 n = t - SHIFT;                           /* in [-150, 128] */
     /* n1 = round(n / 2), n2 = n - n1, both in [-75, 64]: 2^n1 and 2^n2 are normal */
     vf32 t1 = n * 0.5f + SHIFT;
     vf32 n1 = t1 - SHIFT;
@@ -211,33 +244,14 @@ FS_INLINE vf32 exp_f32(vf32 x)
 
 FS_INLINE vf64 exp_f64(vf64 x)
 {
-    const double LOG2E = 1.4426950408889634074;
-    const double LN2_HI = 6.93145751953125e-1;    /* Cephes exp.c C1: exact products for |n| < 2^21 */
-    const double LN2_LO = 1.42860682030941723212e-6;
-    const double SHIFT = 6755399441055744.0;      /* 1.5 * 2^52 */
+    const double SHIFT = 6755399441055744.0;
     /* exp(x) rounds to +inf above 709.79 and to 0 below -745.14 */
     vi64 hi = x > 709.8, lo = x < -746.0;
     x = select_f64(hi, splat_f64(709.8), x);
     x = select_f64(lo, splat_f64(-746.0), x);
-
-    vf64 t = x * LOG2E + SHIFT;
-    vf64 n = t - SHIFT;                            /* in [-1077, 1025] */
-    vf64 r = (x - n * LN2_HI) - n * LN2_LO;
-
-    vf64 p = splat_f64(1.0 / 6227020800.0);       /* 1/13! */
-    p = p * r + 1.0 / 479001600.0;                /* 1/12! */
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * (r * r) + r + 1.0;
-
+    vf64 t;
+    vf64 p = exp_core_f64(x, &t);
+    vf64 n = t - SHIFT;                           /* in [-1077, 1025] */
     vf64 t1 = n * 0.5 + SHIFT;
     vf64 n1 = t1 - SHIFT;
     vf64 t2 = (n - n1) + SHIFT;
@@ -248,63 +262,33 @@ FS_INLINE vf64 exp_f64(vf64 x)
 
 /*
  * exp(x) for the softmax kernels, where x = logit - max <= 0 (or NaN).
- * Same range reduction and polynomial as exp_f32/exp_f64, but the result is
- * built by adding n to the exponent field (one integer add instead of two
- * multiplications), which is exact while the result is a normal number; so
- * results below the normal range (x < -86.5 for float, -708 for double:
- * exp(x) < 3e-38 and 3e-308) are flushed to 0.  -inf gives exactly 0, NaN
- * stays NaN.  Positive x is not supported (the kernels never pass one).
+ * Same reduction and polynomial as exp_*, but the result is built by adding n
+ * to the exponent field (one integer add instead of two multiplications),
+ * which is exact while the result is a normal number; so results below the
+ * normal range (x < -86.5 for float, -708 for double: exp(x) < 3e-38 and
+ * 3e-308) are flushed to 0.  -inf gives exactly 0, NaN stays NaN.  Positive
+ * x is not supported (the kernels never pass one).
  */
 FS_INLINE vf32 expneg_f32(vf32 x)
 {
-    const float LOG2E = 1.44269504088896341f;
-    const float LN2_HI = 0.693359375f;
-    const float LN2_LO = -2.12194440e-4f;
-    const float SHIFT = 12582912.0f;
     const float LO = -86.5f;                      /* n >= -125: p * 2^n stays normal */
     vi32 tiny = x < LO;                           /* false for NaN */
     x = max_f32(splat_f32(LO), x);                /* max(LO, NaN) is NaN */
-    vf32 t = x * LOG2E + SHIFT;
-    vf32 n = t - SHIFT;
-    vf32 r = (x - n * LN2_HI) - n * LN2_LO;
-    /* Cephes' polynomial, evaluated in Estrin's scheme (shorter dependency chain) */
-    vf32 r2 = r * r;
-    vf32 q01 = r * 1.6666665459e-1f + 5.0000001201e-1f;
-    vf32 q23 = r * 8.3334519073e-3f + 4.1665795894e-2f;
-    vf32 q45 = r * 1.9875691500e-4f + 1.3981999507e-3f;
-    vf32 p = (q45 * r2 + q23) * r2 + q01;
-    p = p * r2 + r + 1.0f;
-    /* the low bits of t hold n, and the bits of SHIFT shifted by 23 are zero: t << 23 = n << 23 */
+    vf32 t;
+    vf32 p = exp_core_f32(x, &t);
+    /* the low bits of t hold n, and the bits of the shift constant shifted by 23 are zero */
     vu32 e = (vu32)t << 23;
     return (vf32)(((vu32)p + e) & ~(vu32)tiny);
 }
 
 FS_INLINE vf64 expneg_f64(vf64 x)
 {
-    const double LOG2E = 1.4426950408889634074;
-    const double LN2_HI = 6.93145751953125e-1;
-    const double LN2_LO = 1.42860682030941723212e-6;
-    const double SHIFT = 6755399441055744.0;
     const double LO = -708.0;                     /* n >= -1021 */
     vi64 tiny = x < LO;
     x = max_f64(splat_f64(LO), x);
-    vf64 t = x * LOG2E + SHIFT;
-    vf64 n = t - SHIFT;
-    vf64 r = (x - n * LN2_HI) - n * LN2_LO;
-    vf64 p = splat_f64(1.0 / 6227020800.0);
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * (r * r) + r + 1.0;
-    vu64 e = ((vu64)t - (vu64)splat_f64(SHIFT)) << 52;
+    vf64 t;
+    vf64 p = exp_core_f64(x, &t);
+    vu64 e = (vu64)t << 52;                       /* as above: 1.5 * 2^52 has no bits left after << 52 */
     return (vf64)(((vu64)p + e) & ~(vu64)tiny);
 }
 
