@@ -262,34 +262,32 @@ FS_INLINE vf64 exp_f64(vf64 x)
 
 /*
  * exp(x) for the softmax kernels, where x = logit - max <= 0 (or NaN).
- * Same reduction and polynomial as exp_*, but the result is built by adding n
- * to the exponent field (one integer add instead of two multiplications),
- * which is exact while the result is a normal number; so results below the
- * normal range (x < -86.5 for float, -708 for double: exp(x) < 3e-38 and
- * 3e-308) are flushed to 0.  -inf gives exactly 0, NaN stays NaN.  Positive
- * x is not supported (the kernels never pass one).
+ * Same reduction and polynomial as exp_*, with the scaling by 2^n built from
+ * the exponent field alone: x is clamped at LO, where n = -(bias), so that
+ * 2^n is +0 there and a normal or subnormal power of two above it.  Results
+ * below about 2^-126 (float) or 2^-1022 (double), i.e. exp(x) < 1.2e-38 and
+ * 2.3e-308, are flushed to 0; -inf gives exactly 0, NaN stays NaN.  Positive
+ * x up to the overflow threshold also work (the kernels never pass one).
  */
 FS_INLINE vf32 expneg_f32(vf32 x)
 {
-    const float LO = -86.5f;                      /* n >= -125: p * 2^n stays normal */
-    vi32 tiny = x < LO;                           /* false for NaN */
+    const float LO = -88.0f;                      /* round(LO / ln 2) = -127: 2^-127 is built as +0 */
     x = max_f32(splat_f32(LO), x);                /* max(LO, NaN) is NaN */
     vf32 t;
     vf32 p = exp_core_f32(x, &t);
-    /* the low bits of t hold n, and the bits of the shift constant shifted by 23 are zero */
-    vu32 e = (vu32)t << 23;
-    return (vf32)(((vu32)p + e) & ~(vu32)tiny);
+    /* t = x log2(e) + 1.5 * 2^23, so t's low bits hold n and (t << 23) = n << 23 */
+    vu32 e = ((vu32)t << 23) + (127u << 23);      /* 2^n: biased exponent n + 127, 0 for n = -127 */
+    return p * (vf32)e;
 }
 
 FS_INLINE vf64 expneg_f64(vf64 x)
 {
-    const double LO = -708.0;                     /* n >= -1021 */
-    vi64 tiny = x < LO;
+    const double LO = -709.0;                     /* round(LO / ln 2) = -1023: 2^-1023 is built as +0 */
     x = max_f64(splat_f64(LO), x);
     vf64 t;
     vf64 p = exp_core_f64(x, &t);
-    vu64 e = (vu64)t << 52;                       /* as above: 1.5 * 2^52 has no bits left after << 52 */
-    return (vf64)(((vu64)p + e) & ~(vu64)tiny);
+    vu64 e = ((vu64)t << 52) + ((uint64_t)1023 << 52);
+    return p * (vf64)e;
 }
 
 /*
