@@ -756,6 +756,10 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
     const int64_t c = J->b->n_classes, n_inner = J->b->n_inner;
     const int ce_kind = J->kind == KIND_CROSS_ENTROPY;
     const int prob = ce_kind && J->ce->prob;
+    /* index targets take a lean path: the per-row work is a few scalars, no plan call */
+    const int index_ce = ce_kind && !prob;
+    int64_t yk[LANES];
+    double xy[LANES], wy[LANES];
     H(rowstate) rs[LANES];
     const T *xp[LANES] = {0}, *up[LANES] = {0};
     T *yp[LANES];
@@ -771,7 +775,21 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
             i = 0;
             o++;
         }
-        if (ce_kind) {
+        if (index_ce) {
+            const int64_t y = J->ce->target[n0 + k];
+            rs[k].done = y == J->ce->ignore_index;
+            yk[k] = y;
+            if (rs[k].done) {
+                J->loss_rows[n0 + k] = 0.0;
+                if (yp[k])
+                    memset(yp[k], 0, (size_t)c * sizeof(T));
+                continue;
+            }
+            if (y < 0 || y >= c)
+                return FS_EINDEX;
+            xy[k] = (double)xp[k][y];
+            wy[k] = J->ce->weight ? (double)((const T *)J->ce->weight)[y] : 1.0;
+        } else if (ce_kind) {
             int status = H(row_begin)(J, n0 + k, xp[k], up[k], yp[k], 1, yp[k] != NULL, &rs[k]);
             if (status != FS_OK)
                 return status;
@@ -800,6 +818,46 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
     /* a row whose max is -inf (all -inf or NaN) has a NaN softmax, as in stats_finish */
     const V s = select_nan_where_ninf(m, s0 + s1);
     const V logs = VLOG(s);
+
+    if (index_ce) {
+        const fs_ce_args *a = J->ce;
+        const double alpha = 1.0 - a->label_smoothing, beta = a->label_smoothing / (double)c;
+        const double scale = a->grad_scale;
+        const int smoothing = a->label_smoothing != 0.0;
+        const T *w = (const T *)a->weight;
+        T va[LANES];
+        for (int k = 0; k < LANES; k++) {
+            va[k] = 0;
+            if (k >= nr || rs[k].done)
+                continue;
+            const double mk = (double)m[k], logs_k = (double)logs[k];
+            double loss = alpha * wy[k] * ((mk - xy[k]) + logs_k);
+            if (smoothing) {
+                double dot = 0.0, tot = 0.0;
+                H(block_dot)(xp[k], NULL, w, c, mk == -INFINITY ? 0.0 : mk, 0.0, 0.0, &dot, &tot);
+                loss += beta * (J->wsum * logs_k + dot);
+            }
+            J->loss_rows[n0 + k] = loss;
+            va[k] = (T)(scale * (alpha * wy[k] + (smoothing ? beta * J->wsum : 0.0)));
+        }
+        if (!J->y)
+            return FS_OK;
+        const V A = VLOAD(va) / s;
+        const T bg = (T)(scale * beta);
+        for (int64_t j = 0; j < c; j++) {
+            V g = ve[j] * A;
+            if (smoothing)
+                g = g - bg * (w ? w[j] : (T)1);
+            VSTORE(tmp, g);
+            for (int k = 0; k < nr; k++)
+                if (!rs[k].done)
+                    yp[k][j] = tmp[k];
+        }
+        for (int k = 0; k < nr; k++)
+            if (!rs[k].done)
+                yp[k][yk[k]] = (T)((double)yp[k][yk[k]] - scale * alpha * wy[k]);
+        return FS_OK;
+    }
 
     int mode, has_c = 0;
     V A = VSPLAT(1) / s, AG = VSPLAT(0), BG = VSPLAT(0);
