@@ -9,6 +9,9 @@
    (softmax) as the memory-bandwidth ceiling.  Time = best of the timed calls (after one warm-up);
    GB/s = bytes read+written by an ideal fused kernel / time; "speed-up" = time of the
    row / time of fastsoftmax (how many times faster fastsoftmax is).
+
+``python -m fastsoftmax bench [options]`` instead measures the issue's performance bars
+(the same as ``python benchmarks/bars.py``; see ``python -m fastsoftmax bench --help``).
 """
 
 import argparse
@@ -311,10 +314,17 @@ def run_bench(shapes, dtype, repeats, budget):
 
 
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "bench":
+        from fastsoftmax import _bench
+
+        return _bench.bars_main(argv[1:], prog="python -m fastsoftmax bench")
     parser = argparse.ArgumentParser(
         prog="python -m fastsoftmax",
         description="Check the fastsoftmax kernels against the float64 reference, then time "
-                    "softmax and fused cross-entropy forward+backward against NumPy and PyTorch.")
+                    "softmax and fused cross-entropy forward+backward against NumPy and PyTorch.  "
+                    "'python -m fastsoftmax bench --help': the issue's performance bars instead.")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES,
                         help="comma-separated NxC benchmark shapes (default: %(default)s)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",

@@ -7,6 +7,8 @@ timings answer "how much faster is fastsoftmax than what I would do otherwise":
 * PyTorch (CPU) when it is importable -- torch is imported lazily, inside the
   functions, and is never required;
 * SciPy (``scipy.special``) when it is importable, same lazy import;
+* scikit-learn's ``HalfMultinomialLoss().loss_gradient`` (a private but stable Cython
+  kernel, the one ``HistGradientBoostingClassifier`` uses) when it is importable;
 * a memory-copy baseline (``np.copyto``) showing the memory-bandwidth ceiling for an
   operation that reads and writes one array of the same size.
 
@@ -32,6 +34,8 @@ __all__ = [
     "scipy_log_softmax",
     "scipy_logsumexp",
     "memcpy",
+    "has_sklearn",
+    "sklearn_multinomial_loss",
 ]
 
 
@@ -45,6 +49,11 @@ def _optional_import(name):
 def has_torch():
     """True when ``import torch`` works (imports it on first call)."""
     return _optional_import("torch") is not None
+
+
+def has_sklearn():
+    """True when ``sklearn._loss.loss.HalfMultinomialLoss`` can be imported."""
+    return _optional_import("sklearn._loss.loss") is not None
 
 
 def has_scipy():
@@ -165,6 +174,24 @@ def scipy_logsumexp(x, axis=-1):
     from scipy.special import logsumexp
 
     return logsumexp(x, axis=axis)
+
+
+# ----------------------------------------------------------------------------- scikit-learn
+
+
+def sklearn_multinomial_loss(n_classes):
+    """``sklearn._loss.loss.HalfMultinomialLoss(n_classes=C)`` (imported lazily).
+
+    Its ``loss_gradient(y_true, raw_prediction, sample_weight=None, loss_out=None,
+    gradient_out=None, n_threads=1)`` (scikit-learn 1.1+) takes C-contiguous float32 or
+    float64 ``raw_prediction`` of shape (N, C) and float labels ``y_true`` (N,) of the same
+    dtype, and returns the per-sample loss (N,) and the gradient softmax - onehot (N, C)
+    -- no reduction, so its gradient is N times fastsoftmax's "mean" gradient; the work
+    per element is the same.
+    """
+    from sklearn._loss.loss import HalfMultinomialLoss
+
+    return HalfMultinomialLoss(n_classes=n_classes)
 
 
 # ----------------------------------------------------------------------------- memcpy
