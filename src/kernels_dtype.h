@@ -117,16 +117,22 @@ static void H(vlog_array)(const T *x, T *y, int64_t n)
  * sum_j exp(x[j] - m) over x[0..n) (see the accumulation note at the top);
  * with store, also e[j] = exp(x[j] - m) (e may be x: in place).
  */
-FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int store)
+FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int store, const int track, T *xmax)
 {
     const V vm = VSPLAT(m);
+    V mx0 = VSPLAT(-INFINITY), mx1 = VSPLAT(-INFINITY);
     vf64 acc = splat_f64(0.0);
     int64_t j = 0;
     while (j + 2 * LANES <= n) {
         V a0 = VSPLAT(0), a1 = VSPLAT(0);
         for (int it = 0; it < SUB_ITERS && j + 2 * LANES <= n; it++, j += 2 * LANES) {
-            V e0 = VEXPN(VLOAD(x + j) - vm);
-            V e1 = VEXPN(VLOAD(x + j + LANES) - vm);
+            V x0 = VLOAD(x + j), x1 = VLOAD(x + j + LANES);
+            if (track) {
+                mx0 = VMAX(x0, mx0);
+                mx1 = VMAX(x1, mx1);
+            }
+            V e0 = VEXPN(x0 - vm);
+            V e1 = VEXPN(x1 - vm);
             if (store) {
                 VSTORE(e + j, e0);
                 VSTORE(e + j + LANES, e1);
@@ -138,13 +144,19 @@ FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int stor
     }
     V a = VSPLAT(0);
     for (; j + LANES <= n; j += LANES) {
-        V e0 = VEXPN(VLOAD(x + j) - vm);
+        V x0 = VLOAD(x + j);
+        if (track)
+            mx0 = VMAX(x0, mx0);
+        V e0 = VEXPN(x0 - vm);
         if (store)
             VSTORE(e + j, e0);
         a += e0;
     }
     if (j < n) {
-        V e0 = VEXPN(H(load_tail)(x + j, n - j, -INFINITY) - vm);
+        V x0 = H(load_tail)(x + j, n - j, -INFINITY);
+        if (track)
+            mx0 = VMAX(x0, mx0);
+        V e0 = VEXPN(x0 - vm);
         if (store)
             H(store_tail)(e + j, n - j, e0);
         a += e0;
@@ -153,11 +165,28 @@ FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int stor
     double s = 0.0;
     for (int k = 0; k < FS_LANES_F64; k++)
         s += acc[k];
+    if (track) {
+        mx0 = VMAX(mx1, mx0);
+        T mm = -INFINITY;
+        for (int k = 0; k < LANES; k++)
+            if (mx0[k] > mm)
+                mm = mx0[k];
+        *xmax = mm;
+    }
     return s;
 }
 
-static double H(block_sumexp)(const T *x, int64_t n, T m) { return H(sumexp_body)(x, NULL, n, m, 0); }
-static double H(block_sumexp_store)(const T *x, T *e, int64_t n, T m) { return H(sumexp_body)(x, e, n, m, 1); }
+/* sum_j exp(x_j - m) over a block, storing the exponentials in e unless e is NULL */
+static double H(block_sumexp)(const T *x, T *e, int64_t n, T m)
+{
+    return e ? H(sumexp_body)(x, e, n, m, 1, 0, NULL) : H(sumexp_body)(x, NULL, n, m, 0, 0, NULL);
+}
+
+/* the same, and *xmax = the largest non-NaN x_j, in the same pass */
+static double H(block_sumexp_max)(const T *x, T *e, int64_t n, T m, T *xmax)
+{
+    return e ? H(sumexp_body)(x, e, n, m, 1, 1, xmax) : H(sumexp_body)(x, NULL, n, m, 0, 1, xmax);
+}
 
 /*
  * Weighted sums for label smoothing and probability targets, in double:
@@ -204,6 +233,8 @@ static void H(block_dot)(const T *x, const T *u, const T *w, int64_t n, double m
  */
 #define STORE_BYTES (256 * 1024)
 #define STORE_BLOCKS (STORE_BYTES / (BLOCK * (int)sizeof(T)))
+/* a block whose max exceeds the running max by more than this is redone (exp(64) * BLOCK is far from overflow) */
+#define RESCALE_LIMIT 64.0
 
 /* Pass-1 statistics of a row, or of a range of it (merged with stats_merge). */
 typedef struct {
@@ -237,30 +268,48 @@ static void H(stats_add)(H(rowstat) *r, const T *x, int64_t c, int want_dot, con
     for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
         int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
         const T *xb = x + b0;
-        T bm = H(block_max)(xb, len);
-        if (bm > r->m) {
-            r->s *= exp((double)r->m - (double)bm);
+        T *eb = e ? e + b0 : NULL;
+        T used, bm;
+        double sb;
+        if (r->m == -INFINITY) {
+            /* nothing finite so far: this block's max first */
+            bm = H(block_max)(xb, len);
+            used = bm;
+            if (bm == -INFINITY) {
+                /* everything so far is -inf or NaN: the sum is empty, but remember NaN */
+                r->nan_seen |= H(block_has_nan)(xb, len);
+                if (eb)
+                    memset(eb, 0, (size_t)len * sizeof(T));
+                sb = 0.0;
+            } else {
+                sb = H(block_sumexp)(xb, eb, len, used);
+            }
+        } else {
+            /* exponentials relative to the running max and the block's max in one pass; when the
+             * block's max is far above (exp could have overflowed), the block is redone */
+            used = r->m;
+            sb = H(block_sumexp_max)(xb, eb, len, used, &bm);
+            if (bm > used && (double)bm - (double)used > RESCALE_LIMIT) {
+                used = bm;
+                sb = H(block_sumexp)(xb, eb, len, used);
+            }
+        }
+        /* the running sum and this block's, both to the new max */
+        T m = bm > r->m ? bm : r->m;
+        if (m != r->m) {
+            r->s *= exp((double)r->m - (double)m);
             /* the dot product follows the max: sum c_j (m_new - x_j) = sum c_j (m_old - x_j) + tot (m_new - m_old);
              * while the max was -inf, the terms already hold their +-inf or NaN */
             if (want_dot && r->m != -INFINITY && r->tot != 0.0)
-                r->dot += r->tot * ((double)bm - (double)r->m);
-            r->m = bm;
+                r->dot += r->tot * ((double)m - (double)r->m);
+            r->m = m;
         }
+        r->s += used == m ? sb : sb * exp((double)used - (double)m);
         if (want_dot)
             H(block_dot)(xb, u ? u + b0 : NULL, w ? w + b0 : NULL, len, r->m == -INFINITY ? 0.0 : (double)r->m,
                          alpha, beta, &r->dot, &r->tot);
-        if (r->m == -INFINITY) {
-            /* everything so far is -inf or NaN: the sum is empty, but remember NaN */
-            r->nan_seen |= H(block_has_nan)(xb, len);
-            if (e)
-                memset(e + b0, 0, (size_t)len * sizeof(T));
-        } else if (e) {
-            r->s += H(block_sumexp_store)(xb, e + b0, len, r->m);
-        } else {
-            r->s += H(block_sumexp)(xb, len, r->m);
-        }
         if (e)
-            r->bm[b0 / BLOCK] = r->m;
+            r->bm[b0 / BLOCK] = used; /* this block's exponentials are relative to `used` */
     }
 }
 
@@ -1073,4 +1122,5 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
 #undef SUB_ITERS
 #undef STORE_BYTES
 #undef STORE_BLOCKS
+#undef RESCALE_LIMIT
 #undef SMALL_C
