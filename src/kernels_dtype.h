@@ -262,7 +262,7 @@ static void H(stats_init)(H(rowstat) *r)
  * the exponentials are also stored in e, which may be x itself.
  */
 static void H(stats_add)(H(rowstat) *r, const T *x, int64_t c, int want_dot, const T *u, const T *w,
-                         double alpha, double beta, T *e)
+                         double alpha, double beta, T *e, int64_t bofs)
 {
     r->stored = e != NULL;
     for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
@@ -309,7 +309,7 @@ static void H(stats_add)(H(rowstat) *r, const T *x, int64_t c, int want_dot, con
             H(block_dot)(xb, u ? u + b0 : NULL, w ? w + b0 : NULL, len, r->m == -INFINITY ? 0.0 : (double)r->m,
                          alpha, beta, &r->dot, &r->tot);
         if (e)
-            r->bm[b0 / BLOCK] = used; /* this block's exponentials are relative to `used` */
+            r->bm[bofs + b0 / BLOCK] = used; /* this block's exponentials are relative to `used` */
     }
 }
 
@@ -486,7 +486,7 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
     H(rowstat) st;
     H(stats_init)(&st);
     T *e = op->may_store && op->ebuf && g && c * (int64_t)sizeof(T) <= STORE_BYTES ? op->ebuf : NULL;
-    H(stats_add)(&st, x, c, op->want_dot, op->u, op->w, op->alpha, op->beta, e);
+    H(stats_add)(&st, x, c, op->want_dot, op->u, op->w, op->alpha, op->beta, e, 0);
     H(stats_finish)(&st);
     plan(op, &st, ctx);
     if (!st.stored || op->mode != OUT_EXP || st.s != st.s) {
@@ -522,7 +522,7 @@ static int H(run_row_split)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn
         const int64_t hi = lo + chunk < c ? lo + chunk : c;
         H(stats_init)(&parts[t]);
         H(stats_add)(&parts[t], x + lo, hi - lo, op->want_dot, op->u ? op->u + lo : NULL,
-                     op->w ? op->w + lo : NULL, op->alpha, op->beta, NULL);
+                     op->w ? op->w + lo : NULL, op->alpha, op->beta, NULL, 0);
 #pragma omp barrier
 #pragma omp single
         {
@@ -981,6 +981,99 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
     return FS_OK;
 }
 
+/*
+ * Software pipeline over rows whose output is written (softmax, gradient):
+ * while pass 1 reads block b of row n, the output pass writes block b of row
+ * n - 1, so that the reads of one row and the writes of the previous one
+ * share the memory bus instead of taking turns.  Rows of at most
+ * STORE_BYTES with unit class strides; two scratch rows of exponentials.
+ */
+typedef struct {
+    int active;
+    int64_t n;
+    H(rowstate) rs; /* its plan's output coefficients in rs.op (rs.ctx is not used after the plan) */
+    H(rowstat) st;
+    const T *x;
+    T *g, *e;
+} H(pending);
+
+static void H(pending_blocks)(const H(pending) *p, int64_t c, int64_t b_from, int64_t b_to)
+{
+    const H(rowop) *op = &p->rs.op;
+    for (int64_t b = b_from; b < b_to && b * BLOCK < c; b++) {
+        const int64_t b0 = b * BLOCK, len = c - b0 < BLOCK ? c - b0 : BLOCK;
+        if (p->st.s != p->st.s) { /* NaN row, as in PyTorch */
+            for (int64_t j = 0; j < len; j++)
+                p->g[b0 + j] = (T)NAN;
+            continue;
+        }
+        T ab = (T)(op->a / p->st.s * exp((double)p->st.bm[b] - (double)p->st.m));
+        H(output_range)(p->e + b0, p->g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, p->st.m,
+                        ab, op->alpha_g, op->beta_g, 1, op->has_c, op->nt);
+    }
+}
+
+static int H(pipeline_ok)(const H(job) *J)
+{
+    const int64_t c = J->b->n_classes;
+    if (!J->y || J->xs->cls != 1 || J->ys->cls != 1 || c * (int64_t)sizeof(T) > STORE_BYTES)
+        return 0;
+    if (J->kind == KIND_SOFTMAX)
+        return 1;
+    return J->kind == KIND_CROSS_ENTROPY && !(J->ce->prob && J->ce->prob_strides.cls != 1);
+}
+
+static int H(run_pipelined)(const H(job) *J, int64_t n_lo, int64_t n_hi, T *ebufs)
+{
+    const int64_t c = J->b->n_classes, n_inner = J->b->n_inner;
+    const int64_t nblocks = (c + BLOCK - 1) / BLOCK;
+    const int prob = J->kind == KIND_CROSS_ENTROPY && J->ce->prob;
+    H(pending) P;
+    P.active = 0;
+    int cur = 0;
+    for (int64_t n = n_lo; n < n_hi; n++) {
+        const int64_t o = n / n_inner, i = n % n_inner;
+        const T *xr = J->x + o * J->xs->outer + i * J->xs->inner;
+        T *yr = J->y + o * J->ys->outer + i * J->ys->inner;
+        const T *ur = prob ? (const T *)J->ce->prob + o * J->ce->prob_strides.outer + i * J->ce->prob_strides.inner
+                           : NULL;
+        H(rowstate) rs;
+        int status = H(row_begin)(J, n, xr, ur, yr, 1, 1, &rs);
+        if (status != FS_OK)
+            return status;
+        if (rs.done)
+            continue;
+        rs.op.nt = J->nt;
+        T *e = ebufs + cur * c;
+        H(rowstat) st;
+        H(stats_init)(&st);
+        for (int64_t b = 0; b < nblocks; b++) {
+            const int64_t b0 = b * BLOCK, len = c - b0 < BLOCK ? c - b0 : BLOCK;
+            H(stats_add)(&st, xr + b0, len, rs.op.want_dot, rs.op.u ? rs.op.u + b0 : NULL,
+                         rs.op.w ? rs.op.w + b0 : NULL, rs.op.alpha, rs.op.beta, e + b0, b);
+            if (P.active)
+                H(pending_blocks)(&P, c, b, b + 1);
+        }
+        if (P.active)
+            H(row_end)(J, P.n, P.x, P.g, &P.rs);
+        H(stats_finish)(&st);
+        rs.plan(&rs.op, &st, rs.ctx);
+        P.active = 1;
+        P.n = n;
+        P.rs = rs;
+        P.st = st;
+        P.x = xr;
+        P.g = yr;
+        P.e = e;
+        cur ^= 1;
+    }
+    if (P.active) {
+        H(pending_blocks)(&P, c, 0, nblocks);
+        H(row_end)(J, P.n, P.x, P.g, &P.rs);
+    }
+    return FS_OK;
+}
+
 /* Scratch rows of one thread: gathered logits/output, gathered targets, exponentials. */
 typedef struct {
     T *bx, *bu, *eb;
@@ -1035,6 +1128,34 @@ static int H(run)(const H(job) *Jin)
     }
     /* outputs larger than the caches go to memory with streaming stores */
     job.nt = J->y && nrows * c * (int64_t)sizeof(T) >= fs_tuning.stream_min_bytes;
+    if (H(pipeline_ok)(J) && nrows >= 2) {
+        if (nt > nrows / 2)
+            nt = (int)(nrows / 2); /* at least two rows per thread, or there is nothing to overlap */
+        if (nt < 1)
+            nt = 1;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+        {
+#ifdef _OPENMP
+            const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+#else
+            const int t = 0, nth = 1;
+#endif
+            T *ebufs = (T *)malloc((size_t)(2 * c) * sizeof(T));
+            int mine = ebufs ? H(run_pipelined)(J, nrows * t / nth, nrows * (t + 1) / nth, ebufs) : FS_ENOMEM;
+            free(ebufs);
+            if (job.nt)
+                FS_SFENCE();
+            if (mine != FS_OK) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                status = mine;
+            }
+        }
+        return status;
+    }
     if (nt > 1 && nrows < nt && c < fs_tuning.split_min_classes)
         nt = (int)nrows;
     if (nt <= 1 || nrows < nt) {
