@@ -52,10 +52,11 @@ class BuildExt(build_ext):
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, "omp_probe.c")
             with open(src, "w") as f:
-                f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
+                f.write("#include <omp.h>\nint fs_probe(void) { return omp_get_max_threads(); }\n")
             try:
+                # linked the way the extension is (a shared object, with the environment's LDFLAGS)
                 objs = self.compiler.compile([src], output_dir=tmp, extra_postargs=flags)
-                self.compiler.link_executable(objs, os.path.join(tmp, "omp_probe"), extra_postargs=flags)
+                self.compiler.link_shared_object(objs, os.path.join(tmp, "omp_probe.so"), extra_postargs=flags)
             except Exception:
                 return False
         return True
