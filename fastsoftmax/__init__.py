@@ -8,6 +8,36 @@ the same functions, which the test suite uses as its oracle.
 
 __version__ = "0.1.0"
 
+
+def _use_installed_extension():
+    """Make ``fastsoftmax._kernels`` importable when this package is a source
+    checkout without an in-place build (``pip install .`` followed by
+    ``python -m fastsoftmax`` in the checkout puts the checkout first on
+    ``sys.path``): the compiled module of the installed copy is used, which
+    that ``pip install .`` built from these same sources."""
+    import importlib.machinery
+    import os
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for entry in sys.path:
+        candidate = os.path.join(os.path.abspath(entry or os.curdir), "fastsoftmax")
+        if candidate == here or not os.path.isdir(candidate):
+            continue
+        if any(os.path.exists(os.path.join(candidate, "_kernels" + suffix))
+               for suffix in importlib.machinery.EXTENSION_SUFFIXES):
+            __path__.append(candidate)
+            return True
+    return False
+
+
+try:
+    from . import _kernels  # noqa: F401
+except ImportError:
+    if not _use_installed_extension():
+        raise
+    from . import _kernels  # noqa: F401
+
 from . import _config
 from ._config import backend_info, get_num_threads, set_num_threads, show_config
 from .functional import cross_entropy, log_softmax, logsumexp, softmax
