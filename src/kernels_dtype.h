@@ -1,26 +1,35 @@
 /*
- * Row kernels and batch drivers for one dtype and one instruction set.
+ * Row kernels and batch driver for one dtype and one instruction set.
  *
  * Included by kernels_isa.h once per dtype with these macros defined:
  *   T       float or double          SUF     f32 or f64
- *   V       vf32 or vf64             VI      matching integer vector (comparison result)
- *   LANES   lanes per vector         VLOAD, VSTORE, VSPLAT, VMAX, VEXP
+ *   V       vf32 or vf64             LANES   lanes per vector
+ *   VLOAD, VSTORE, VSTREAM, VSPLAT, VMAX, VEXP, VEXPN, VLOG, VWIDEN, VGATHER_ROWS
  *   ISA     the instruction-set suffix of the exported names (baseline, avx2, ...)
  *
  * Accumulation precision (what keeps the accuracy bars of the test suite):
- *   - the sum of exponentials is accumulated in T inside sub-blocks of at
- *     most SUB_ITERS = 16 additions per lane, then in double across sub-blocks, so its
- *     relative error stays below ~20 ulp of float even for 10^7 classes;
- *   - loss terms, the label-smoothing and probability-target dot products and
- *     the batch sum are computed in double;
+ *   - the sum of exponentials is accumulated in T for at most SUB_ITERS
+ *     additions per lane, then widened to double, so its relative error
+ *     stays below ~20 ulp of float even for 10^7 classes;
+ *   - loss terms, the label-smoothing and probability-target sums (terms of
+ *     one sign, relative to the running max) and the batch sum are in double;
  *   - outputs are rounded once to T at the end.
  *
- * One row is read from memory once to get its max and its sum of
- * exponentials: it is processed in blocks of BLOCK elements (small enough to
- * stay in L1), each block read twice, first for its max and then, after the
- * running sum is rescaled to the new max (online softmax), for its sum.  The
- * output pass then reads the row again (from cache for rows up to L2 size)
- * and writes each output once.
+ * How a row is processed (rows of more than SMALL_C classes):
+ *   pass 1  reads the row once, in blocks of BLOCK elements (L1-sized): the
+ *           exponentials relative to the running max and the block's max in
+ *           one loop (online softmax; a block is redone only when its max
+ *           jumps by more than RESCALE_LIMIT).  Rows of at most STORE_BYTES
+ *           keep the exponentials in a per-thread scratch row;
+ *   plan    the kernel turns (max, sum[, weighted sums]) into the loss and
+ *           the output's coefficients;
+ *   output  rescales the stored exponentials (or recomputes them for longer
+ *           rows) and writes each output once, with streaming stores when
+ *           the output is larger than the caches.  Rows with an output are
+ *           pipelined: the output of row n-1 is written block by block while
+ *           pass 1 reads row n.
+ * Short rows go through process_tile (LANES rows per vector); a long row
+ * alone is split across threads (run_row_split).
  */
 
 #define CAT_(a, b) a##_##b
@@ -32,8 +41,8 @@
 #define K(name) CAT3(CAT(fs, name), SUF, ISA)
 
 #define BLOCK 2048
-#define UNROLL 4
-#define SUB_ITERS 16 /* iterations of the UNROLL-vector loop before flushing sums to double */
+#define UNROLL 4     /* independent accumulators of block_max */
+#define SUB_ITERS 16 /* iterations of the exp loop before its float sums are widened to double */
 
 /* Copy the last n < LANES elements into a full vector, the rest set to fill. */
 FS_INLINE V H(load_tail)(const T *p, int64_t n, T fill)
