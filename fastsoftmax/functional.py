@@ -22,12 +22,16 @@ _REDUCTIONS = ("mean", "sum", "none")
 # ---------------------------------------------------------------- helpers
 
 def _float_array(x, name):
-    """x as an ndarray of float32 or float64 (no copy), or TypeError."""
+    """x as an ndarray of float32 or float64, or TypeError.  No copy, except
+    for the rare misaligned arrays (from a byte buffer at an odd offset),
+    which the kernels cannot read."""
     a = np.asarray(x)
     if a.dtype not in _FLOAT_TYPES:
         raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
     if a.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension (the class axis)")
+    if not a.flags.aligned:
+        a = a.copy()
     return a
 
 
@@ -48,8 +52,8 @@ def _check_out(out, shape, dtype, name="out", contiguous=False):
         raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
     if out.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
-    if contiguous and not out.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous")
+    if contiguous and not (out.flags.c_contiguous and out.flags.aligned):
+        raise ValueError(f"{name} must be C-contiguous and aligned")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
     return out
@@ -102,7 +106,7 @@ def _softmax_impl(x, axis, out, log):
             x = x.copy()  # partial overlap: read from a copy
     if x.size == 0:
         return out
-    views = _rows([x, out], axis)
+    views = _rows([x, out], axis) if out.flags.aligned else None
     if views is not None:
         _kernels.softmax(views[0], views[1], log)
     else:
@@ -270,7 +274,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         index_targets = False
         if target.shape != logits.shape:
             raise ValueError(f"probability target must have the logits' shape {logits.shape}, got {target.shape}")
-        prob = target.astype(dtype, copy=False)
+        prob = target.astype(dtype, copy=not target.flags.aligned)
         t = None
     else:
         raise TypeError(f"target must hold integer class indices or float probabilities, got {target.dtype}")

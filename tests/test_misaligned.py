@@ -1,0 +1,49 @@
+"""Arrays whose data is not aligned to the item size (a byte buffer at an odd
+offset): the kernels need aligned data, so the Python layer copies inputs and
+writes outputs through a temporary; a misaligned gradient ``out=`` is refused
+before anything is written."""
+
+import numpy as np
+import pytest
+
+import fastsoftmax as fs
+import fastsoftmax.reference as ref
+from conftest import DTYPES, assert_grad_close, assert_softmax_close, assert_value_close
+
+
+def misaligned(a):
+    """A copy of a whose data starts one byte past an aligned address."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    m = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    m[...] = a
+    assert not m.flags.aligned
+    return m
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_misaligned_inputs_and_outputs(rng, dtype):
+    x = rng.standard_normal((7, 37)).astype(dtype)
+    xm = misaligned(x)
+    assert_softmax_close(fs.softmax(xm), ref.softmax(x), dtype)
+    assert_value_close(fs.log_softmax(xm, axis=0), ref.log_softmax(x, axis=0), dtype, "log_softmax")
+    assert_value_close(fs.logsumexp(xm), ref.logsumexp(x), dtype, "logsumexp")
+    out = misaligned(np.zeros_like(x))
+    fs.softmax(xm, out=out)
+    assert_softmax_close(out, ref.softmax(x), dtype)
+    t = rng.integers(0, 37, 7)
+    loss, grad = fs.cross_entropy(xm, t, return_grad=True, label_smoothing=0.1)
+    loss_ref, grad_ref = ref.cross_entropy(x, t, return_grad=True, label_smoothing=0.1)
+    assert_value_close(loss, loss_ref, dtype, "loss")
+    assert_grad_close(grad, grad_ref, dtype, 1 / 7, "grad")
+    p = rng.random((7, 37)).astype(dtype)
+    p /= p.sum(axis=1, keepdims=True)
+    assert_value_close(fs.cross_entropy(xm, misaligned(p)), ref.cross_entropy(x, p), dtype, "prob loss")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_misaligned_gradient_out_is_refused_before_writing(rng, dtype):
+    x = rng.standard_normal((5, 9)).astype(dtype)
+    out = misaligned(np.full_like(x, 7.0))
+    with pytest.raises(ValueError, match="aligned"):
+        fs.cross_entropy(x, np.arange(5), return_grad=True, out=out)
+    assert (out == 7.0).all()
