@@ -219,7 +219,7 @@ FS_INLINE vf64 exp_core_f64(vf64 x, vf64 *t)
  *
  * float32: a degree-6 polynomial fitted for the least relative error;
  * float64: Taylor series of degree 13 (truncation error < 5e-18 on
- * |r| <= ln(2)/2).  Measured error below 1 ulp over the finite range on every
+ * |r| <= ln(2)/2).  Measured error about 1 ulp at most over the finite range on every
  * path (tests/test_backends.py checks <= 2 ulp).
  */
 FS_INLINE vf32 exp_f32(vf32 x)
