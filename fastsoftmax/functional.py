@@ -176,9 +176,9 @@ def _check_targets(target, batch_shape, n_classes, ignore_index):
     if target.shape != batch_shape:
         raise ValueError(f"class-index target must have shape {batch_shape} (logits without the class axis), "
                          f"got {target.shape}")
-    t = np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
-    if t.size and not np.array_equal(t, target.reshape(-1)):
+    if target.dtype == np.uint64 and target.size and target.max() > np.iinfo(np.int64).max:
         raise ValueError("class-index target values do not fit in int64")
+    t = np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
     if bad.any():
         k = int(np.argmax(bad))
@@ -304,7 +304,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
                 prob = prob.copy()
         else:
             grad = np.empty(logits.shape, dtype)
-    loss_rows = np.zeros(n_rows, np.float64)
+    loss_rows = np.empty(n_rows, np.float64)  # the kernel writes every row
 
     if n_rows and n_classes:
         arrays = [logits] + ([prob] if prob is not None else []) + ([grad] if grad is not None else [])
@@ -321,6 +321,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
                                        loss_rows, gv)
     else:
         total = 0.0  # no rows, or no classes (every index target then is ignored)
+        loss_rows.fill(0.0)
         if grad is not None:
             grad.fill(0)
 

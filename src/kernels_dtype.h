@@ -94,14 +94,6 @@ static int H(block_has_nan)(const T *x, int64_t n)
     return 0;
 }
 
-FS_INLINE double H(hsum)(V v)
-{
-    double s = 0.0;
-    for (int k = 0; k < LANES; k++)
-        s += (double)v[k];
-    return s;
-}
-
 /* y = exp(x), the general exp (exported for its accuracy tests). */
 static void H(vexp_array)(const T *x, T *y, int64_t n)
 {
@@ -1107,6 +1099,17 @@ static void H(scratch_free)(H(scratchset) *w)
     free(w->eb);
 }
 
+/* Record a thread's failure in the call's status (any one failure is reported). */
+static void H(keep_error)(int *status, int mine)
+{
+    if (mine != FS_OK) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        *status = mine;
+    }
+}
+
 static int H(run)(const H(job) *Jin)
 {
     H(job) job = *Jin;
@@ -1125,13 +1128,7 @@ static int H(run)(const H(job) *Jin)
 #endif
         for (int64_t tile = 0; tile < ntiles; tile++) {
             const int64_t n0 = tile * LANES;
-            int st = H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
-            if (st != FS_OK) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                status = st;
-            }
+            H(keep_error)(&status, H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES));
         }
         return status;
     }
@@ -1156,12 +1153,7 @@ static int H(run)(const H(job) *Jin)
             free(ebufs);
             if (job.nt)
                 FS_SFENCE();
-            if (mine != FS_OK) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                status = mine;
-            }
+            H(keep_error)(&status, mine);
         }
         return status;
     }
@@ -1191,10 +1183,7 @@ static int H(run)(const H(job) *Jin)
             if (mine == FS_OK)
                 mine = H(process_row)(J, n, w.bx, w.bu, w.eb, 1);
         }
-        if (mine != FS_OK) {
-#pragma omp atomic write
-            status = mine;
-        }
+        H(keep_error)(&status, mine);
         H(scratch_free)(&w);
         if (job.nt)
             FS_SFENCE();
