@@ -23,6 +23,7 @@ msvc = sys.platform == "win32"
 sources = [
     "fastsoftmax/_kernels.pyx",
     "src/dispatch.c",
+    "src/half.c",
     "src/kernels_baseline.c",
 ]
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
@@ -85,7 +86,8 @@ setup(
             include_dirs=["src", np.get_include()],
             define_macros=define_macros,
             extra_compile_args=extra_compile_args,
-            depends=["src/fastsoftmax.h", "src/dispatch.h", "src/simd.h", "src/kernels_isa.h", "src/kernels_dtype.h"],
+            depends=["src/fastsoftmax.h", "src/dispatch.h", "src/simd.h", "src/kernels_isa.h", "src/kernels_dtype.h",
+                     "src/kernels_rowwise.h"],
         )
     ],
 )

@@ -40,9 +40,11 @@ except ImportError:
 
 from . import _config
 from ._config import backend_info, get_num_threads, set_num_threads, show_config
-from .functional import cross_entropy, log_softmax, logsumexp, softmax
+from .functional import (binary_cross_entropy_with_logits, cross_entropy, log_softmax, log_softmax_backward,
+                         logsumexp, sigmoid, softmax, softmax_backward)
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "set_num_threads", "get_num_threads",
-           "show_config", "backend_info", "__version__"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
+           "softmax_backward", "log_softmax_backward", "set_num_threads", "get_num_threads", "show_config",
+           "backend_info", "__version__"]
 
 _config._from_environment()

@@ -16,7 +16,7 @@ Every array argument here is already laid out as (n_outer, n_inner, n_classes)
 """
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint16_t
 
 cnp.import_array()
 
@@ -40,6 +40,7 @@ cdef extern from "fastsoftmax.h" nogil:
         const void *weight
         double label_smoothing
         double grad_scale
+        double z_loss
 
     int FS_OK
     int FS_ENOMEM
@@ -56,6 +57,42 @@ cdef extern from "fastsoftmax.h" nogil:
                              double *loss_rows, double *loss_sum, float *grad, const fs_strides *gs)
     int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_ce_args *a,
                              double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs)
+    ctypedef struct fs_bce_args:
+        const void *target
+        fs_strides target_strides
+        const void *weight
+        fs_strides weight_strides
+        const void *pos_weight
+        double grad_scale
+
+    int fs_sigmoid_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys)
+    int fs_sigmoid_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys)
+    int fs_bce_logits_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_bce_args *a,
+                          double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, float *grad,
+                          const fs_strides *gs)
+    int fs_bce_logits_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_bce_args *a,
+                          double *row_sums, double *loss_sum, double *loss, const fs_strides *ls, double *grad,
+                          const fs_strides *gs)
+    int fs_softmax_backward_f32(const fs_batch *b, const float *p, const fs_strides *ps, const float *g,
+                                const fs_strides *gs, float *gx, const fs_strides *gxs)
+    int fs_softmax_backward_f64(const fs_batch *b, const double *p, const fs_strides *ps, const double *g,
+                                const fs_strides *gs, double *gx, const fs_strides *gxs)
+    int fs_log_softmax_backward_f32(const fs_batch *b, const float *lp, const fs_strides *lps, const float *g,
+                                    const fs_strides *gs, float *gx, const fs_strides *gxs)
+    int fs_log_softmax_backward_f64(const fs_batch *b, const double *lp, const fs_strides *lps, const double *g,
+                                    const fs_strides *gs, double *gx, const fs_strides *gxs)
+
+    int fs_softmax_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y, const fs_strides *ys)
+    int fs_log_softmax_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y,
+                           const fs_strides *ys)
+    int fs_logsumexp_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *out)
+    int fs_sigmoid_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y, const fs_strides *ys)
+    int fs_cross_entropy_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_ce_args *a,
+                             double *loss_rows, double *loss_sum, uint16_t *grad, const fs_strides *gs)
+    int fs_bce_logits_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_bce_args *a,
+                          double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, uint16_t *grad,
+                          const fs_strides *gs)
+
     void fs_vexp_f32(const float *x, float *y, int64_t n)
     void fs_vexp_f64(const double *x, double *y, int64_t n)
     void fs_vlog_f32(const float *x, float *y, int64_t n)
@@ -76,14 +113,21 @@ cdef extern from "fastsoftmax.h" nogil:
 
 # ---------------------------------------------------------------- buffer checks
 
-cdef int _float_kind(cnp.ndarray a) except -1:
-    """0 for float32, 1 for float64."""
+cdef int _float_kind(cnp.ndarray a, bint half=True) except -1:
+    """0 for float32, 1 for float64, 2 for float16 (when the kernel has a float16 entry)."""
     cdef int t = cnp.PyArray_TYPE(a)
     if t == cnp.NPY_FLOAT32:
         return 0
     if t == cnp.NPY_FLOAT64:
         return 1
-    raise TypeError(f"kernel buffers must be float32 or float64, got {a.dtype}")
+    if half and t == cnp.NPY_FLOAT16:
+        return 2
+    raise TypeError(f"kernel buffers must be float32 or float64{' or float16' if half else ''}, got {a.dtype}")
+
+
+cdef int _compute_type(int typenum):
+    """Type of the options and losses of a kernel on typenum data: float32 for float16."""
+    return cnp.NPY_FLOAT32 if typenum == cnp.NPY_FLOAT16 else typenum
 
 
 cdef fs_strides _rows3(cnp.ndarray a, fs_batch *b, bint writable) except *:
@@ -151,6 +195,11 @@ def softmax(cnp.ndarray x, cnp.ndarray y, bint log):
                 status = fs_log_softmax_f32(&b, <float *>xp, &xs, <float *>yp, &ys)
             else:
                 status = fs_softmax_f32(&b, <float *>xp, &xs, <float *>yp, &ys)
+        elif kind == 2:
+            if log:
+                status = fs_log_softmax_f16(&b, <uint16_t *>xp, &xs, <uint16_t *>yp, &ys)
+            else:
+                status = fs_softmax_f16(&b, <uint16_t *>xp, &xs, <uint16_t *>yp, &ys)
         else:
             if log:
                 status = fs_log_softmax_f64(&b, <double *>xp, &xs, <double *>yp, &ys)
@@ -173,13 +222,15 @@ def logsumexp(cnp.ndarray x, cnp.ndarray out):
     with nogil:
         if kind == 0:
             status = fs_logsumexp_f32(&b, <float *>xp, &xs, <float *>op)
+        elif kind == 2:
+            status = fs_logsumexp_f16(&b, <uint16_t *>xp, &xs, <uint16_t *>op)
         else:
             status = fs_logsumexp_f64(&b, <double *>xp, &xs, <double *>op)
     _raise(status)
 
 
 def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
-                  double label_smoothing, double grad_scale, loss_rows, grad):
+                  double label_smoothing, double grad_scale, double z_loss, loss_rows, grad):
     """Fused cross-entropy; returns the sum of the per-row losses.
 
     target: int64 (N,) or None; prob: like x or None; weight: (C,) of x's dtype
@@ -189,6 +240,7 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
     cdef fs_batch b = _batch(x)
     cdef int kind = _float_kind(x)
     cdef int typenum = cnp.PyArray_TYPE(x)
+    cdef int ctype = _compute_type(typenum)
     cdef int64_t n = b.n_outer * b.n_inner
     cdef fs_strides xs = _rows3(x, &b, False)
     cdef fs_strides gs = xs
@@ -204,18 +256,19 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
     a.weight = NULL
     a.label_smoothing = label_smoothing
     a.grad_scale = grad_scale
+    a.z_loss = z_loss
     if (target is None) == (prob is None):
         raise ValueError("exactly one of target and prob must be given")
     if target is not None:
         _check_row_vector(target, n, cnp.NPY_INT64, "target")
         a.target = <const int64_t *>cnp.PyArray_DATA(target)
     else:
-        if cnp.PyArray_TYPE(prob) != typenum:
-            raise TypeError("prob must have the logits' dtype")
+        if cnp.PyArray_TYPE(prob) != ctype:
+            raise TypeError("prob must have the logits' dtype (float32 for float16 logits)")
         a.prob_strides = _rows3(prob, &b, False)
         a.prob = cnp.PyArray_DATA(prob)
     if weight is not None:
-        _check_row_vector(weight, b.n_classes, typenum, "weight")
+        _check_row_vector(weight, b.n_classes, ctype, "weight")
         a.weight = cnp.PyArray_DATA(weight)
     _check_row_vector(loss_rows, n, cnp.NPY_FLOAT64, "loss_rows")
     if not cnp.PyArray_ISWRITEABLE(loss_rows):
@@ -230,8 +283,122 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
     with nogil:
         if kind == 0:
             status = fs_cross_entropy_f32(&b, <float *>xp, &xs, &a, lr, &total, <float *>gp, &gs)
+        elif kind == 2:
+            status = fs_cross_entropy_f16(&b, <uint16_t *>xp, &xs, &a, lr, &total, <uint16_t *>gp, &gs)
         else:
             status = fs_cross_entropy_f64(&b, <double *>xp, &xs, &a, lr, &total, <double *>gp, &gs)
+    _raise(status)
+    return total
+
+
+def sigmoid(cnp.ndarray x, cnp.ndarray y):
+    """y[o, i, :] = sigmoid(x[o, i, :]); y may be x."""
+    cdef fs_batch b = _batch(x)
+    cdef int kind = _float_kind(x)
+    if cnp.PyArray_TYPE(y) != cnp.PyArray_TYPE(x):
+        raise TypeError("input and output dtypes differ")
+    cdef fs_strides xs = _rows3(x, &b, False)
+    cdef fs_strides ys = _rows3(y, &b, True)
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *yp = cnp.PyArray_DATA(y)
+    cdef int status
+    with nogil:
+        if kind == 0:
+            status = fs_sigmoid_f32(&b, <float *>xp, &xs, <float *>yp, &ys)
+        elif kind == 2:
+            status = fs_sigmoid_f16(&b, <uint16_t *>xp, &xs, <uint16_t *>yp, &ys)
+        else:
+            status = fs_sigmoid_f64(&b, <double *>xp, &xs, <double *>yp, &ys)
+    _raise(status)
+
+
+def softmax_backward(cnp.ndarray p, cnp.ndarray g, cnp.ndarray gx, bint log):
+    """gx = VJP of (log_)softmax at p (probabilities or log-probabilities) with g; gx may be p or g."""
+    cdef fs_batch b = _batch(p)
+    cdef int kind = _float_kind(p, False)
+    if cnp.PyArray_TYPE(g) != cnp.PyArray_TYPE(p) or cnp.PyArray_TYPE(gx) != cnp.PyArray_TYPE(p):
+        raise TypeError("input and output dtypes differ")
+    cdef fs_strides ps = _rows3(p, &b, False)
+    cdef fs_strides gs = _rows3(g, &b, False)
+    cdef fs_strides gxs = _rows3(gx, &b, True)
+    cdef void *pp = cnp.PyArray_DATA(p)
+    cdef void *gp = cnp.PyArray_DATA(g)
+    cdef void *op = cnp.PyArray_DATA(gx)
+    cdef int status
+    with nogil:
+        if kind == 0:
+            if log:
+                status = fs_log_softmax_backward_f32(&b, <float *>pp, &ps, <float *>gp, &gs, <float *>op, &gxs)
+            else:
+                status = fs_softmax_backward_f32(&b, <float *>pp, &ps, <float *>gp, &gs, <float *>op, &gxs)
+        else:
+            if log:
+                status = fs_log_softmax_backward_f64(&b, <double *>pp, &ps, <double *>gp, &gs, <double *>op, &gxs)
+            else:
+                status = fs_softmax_backward_f64(&b, <double *>pp, &ps, <double *>gp, &gs, <double *>op, &gxs)
+    _raise(status)
+
+
+def bce_logits(cnp.ndarray x, cnp.ndarray target, weight, pos_weight, double grad_scale, row_sums, loss, grad):
+    """Fused binary cross-entropy with logits; returns the sum of the losses.
+
+    target: like x; weight: like x (broadcast strides allowed) or None;
+    pos_weight: (C,) contiguous or None; these and loss have x's dtype, float32
+    for float16 x; row_sums: float64 (N,), receives the per-row sums; loss,
+    grad: like x (writable) or None.
+    """
+    cdef fs_batch b = _batch(x)
+    cdef int kind = _float_kind(x)
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    cdef int ctype = _compute_type(typenum)
+    cdef int64_t n = b.n_outer * b.n_inner
+    cdef fs_strides xs = _rows3(x, &b, False)
+    cdef fs_strides ls = xs
+    cdef fs_strides gs = xs
+    cdef fs_bce_args a
+    cdef void *lp = NULL
+    cdef void *gp = NULL
+    cdef double total = 0.0
+    cdef int status
+    if cnp.PyArray_TYPE(target) != ctype:
+        raise TypeError("target must have the logits' dtype (float32 for float16 logits)")
+    a.target_strides = _rows3(target, &b, False)
+    a.target = cnp.PyArray_DATA(target)
+    a.weight = NULL
+    a.weight_strides = xs
+    a.pos_weight = NULL
+    a.grad_scale = grad_scale
+    if weight is not None:
+        if cnp.PyArray_TYPE(weight) != ctype:
+            raise TypeError("weight must have the logits' dtype (float32 for float16 logits)")
+        a.weight_strides = _rows3(weight, &b, False)
+        a.weight = cnp.PyArray_DATA(weight)
+    if pos_weight is not None:
+        _check_row_vector(pos_weight, b.n_classes, ctype, "pos_weight")
+        a.pos_weight = cnp.PyArray_DATA(pos_weight)
+    _check_row_vector(row_sums, n, cnp.NPY_FLOAT64, "row_sums")
+    if not cnp.PyArray_ISWRITEABLE(row_sums):
+        raise ValueError("row_sums is read-only")
+    cdef double *rs = <double *>cnp.PyArray_DATA(row_sums)
+    if loss is not None:
+        if cnp.PyArray_TYPE(loss) != ctype:
+            raise TypeError("loss must have the logits' dtype (float32 for float16 logits)")
+        ls = _rows3(loss, &b, True)
+        lp = cnp.PyArray_DATA(loss)
+    if grad is not None:
+        if cnp.PyArray_TYPE(grad) != typenum:
+            raise TypeError("grad must have the logits' dtype")
+        gs = _rows3(grad, &b, True)
+        gp = cnp.PyArray_DATA(grad)
+    cdef void *xp = cnp.PyArray_DATA(x)
+    with nogil:
+        if kind == 0:
+            status = fs_bce_logits_f32(&b, <float *>xp, &xs, &a, rs, &total, <float *>lp, &ls, <float *>gp, &gs)
+        elif kind == 2:
+            status = fs_bce_logits_f16(&b, <uint16_t *>xp, &xs, &a, rs, &total, <float *>lp, &ls, <uint16_t *>gp,
+                                       &gs)
+        else:
+            status = fs_bce_logits_f64(&b, <double *>xp, &xs, &a, rs, &total, <double *>lp, &ls, <double *>gp, &gs)
     _raise(status)
     return total
 
@@ -247,7 +414,7 @@ def vlog(cnp.ndarray x, cnp.ndarray y):
 
 
 cdef _elementwise(cnp.ndarray x, cnp.ndarray y, int func):
-    cdef int kind = _float_kind(x)
+    cdef int kind = _float_kind(x, False)
     cdef int64_t n = cnp.PyArray_SIZE(x)
     _check_row_vector(x, n, cnp.PyArray_TYPE(x), "x")
     _check_row_vector(y, n, cnp.PyArray_TYPE(x), "y")

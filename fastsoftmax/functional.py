@@ -13,26 +13,36 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
+           "softmax_backward", "log_softmax_backward"]
 
 _FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_HALF = np.dtype(np.float16)
 _REDUCTIONS = ("mean", "sum", "none")
 
 
 # ---------------------------------------------------------------- helpers
 
-def _float_array(x, name):
-    """x as an ndarray of float32 or float64, or TypeError.  No copy, except
-    for the rare misaligned arrays (from a byte buffer at an odd offset),
-    which the kernels cannot read."""
+def _float_array(x, name, half=True, scalar=False):
+    """x as an ndarray of float32 or float64 (or float16 when ``half``), or
+    TypeError; 0-d only when ``scalar``.  No copy, except for the rare
+    misaligned arrays (from a byte buffer at an odd offset), which the kernels
+    cannot read."""
     a = np.asarray(x)
-    if a.dtype not in _FLOAT_TYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
-    if a.ndim == 0:
+    if a.dtype not in _FLOAT_TYPES and not (half and a.dtype == _HALF):
+        kinds = "float16, float32 or float64" if half else "float32 or float64"
+        raise TypeError(f"{name} must be {kinds}, got {a.dtype}")
+    if a.ndim == 0 and not scalar:
         raise ValueError(f"{name} must have at least one dimension (the class axis)")
     if not a.flags.aligned:
         a = a.copy()
     return a
+
+
+def _compute_dtype(dtype):
+    """The dtype the kernels compute in (and of class weights, probability
+    targets and losses): float32 for float16 data, else the data's dtype."""
+    return np.dtype(np.float32) if dtype == _HALF else dtype
 
 
 def _axis(axis, ndim):
@@ -57,6 +67,19 @@ def _check_out(out, shape, dtype, name="out", contiguous=False):
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
     return out
+
+
+def _nonnegative(value, name):
+    """value as a finite float >= 0, or TypeError / ValueError."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not (np.isfinite(v) and v >= 0.0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
 
 
 def _same_view(a, b):
@@ -95,6 +118,29 @@ def _rows(arrays, axis):
 
 # ---------------------------------------------------------------- softmax family
 
+def _inputs_for(out, inputs):
+    """The inputs, each copied if it overlaps ``out`` without being the same
+    view (an exact alias is fine: the kernels read each element before they
+    write it)."""
+    return [a.copy() if np.may_share_memory(out, a) and not _same_view(out, a) else a for a in inputs]
+
+
+def _map_rows(kernel, inputs, out, axis):
+    """out = kernel(*inputs) row by row along ``axis``: one kernel call over
+    (outer, inner, C) views, or over contiguous copies when the layout does
+    not merge into such a view."""
+    if out.size == 0:
+        return out
+    views = _rows(inputs + [out], axis) if out.flags.aligned else None
+    if views is not None:
+        kernel(*views)
+    else:
+        tmp = np.empty(out.shape, out.dtype)
+        kernel(*_rows([np.ascontiguousarray(a) for a in inputs] + [tmp], axis))
+        np.copyto(out, tmp)
+    return out
+
+
 def _softmax_impl(x, axis, out, log):
     x = _float_array(x, "x")
     axis = _axis(axis, x.ndim)
@@ -102,19 +148,8 @@ def _softmax_impl(x, axis, out, log):
         out = np.empty_like(x)
     else:
         _check_out(out, x.shape, x.dtype)
-        if np.may_share_memory(out, x) and not _same_view(out, x):
-            x = x.copy()  # partial overlap: read from a copy
-    if x.size == 0:
-        return out
-    views = _rows([x, out], axis) if out.flags.aligned else None
-    if views is not None:
-        _kernels.softmax(views[0], views[1], log)
-    else:
-        tmp = np.empty(x.shape, x.dtype)
-        xc, tc = _rows([np.ascontiguousarray(x), tmp], axis)
-        _kernels.softmax(xc, tc, log)
-        np.copyto(out, tmp)
-    return out
+        (x,) = _inputs_for(out, [x])
+    return _map_rows(lambda xv, ov: _kernels.softmax(xv, ov, log), [x], out, axis)
 
 
 def softmax(x, axis=-1, *, out=None):
@@ -122,8 +157,10 @@ def softmax(x, axis=-1, *, out=None):
 
     Parameters
     ----------
-    x : array_like of float32 or float64
-        Logits; any shape with at least one dimension, any strides.
+    x : array_like of float16, float32 or float64
+        Logits; any shape with at least one dimension, any strides.  float16
+        is computed in float32 inside the kernel, one block of rows at a time,
+        and rounded once to float16.
     axis : int
         The class axis (default: the last).
     out : ndarray, optional
@@ -191,7 +228,7 @@ def _check_targets(target, batch_shape, n_classes, ignore_index):
 
 
 def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, return_grad=False, out=None):
+                  label_smoothing=0.0, z_loss=0.0, return_grad=False, out=None):
     """Softmax cross-entropy with the semantics of ``torch.nn.functional.cross_entropy``.
 
     The loss and, with ``return_grad=True``, its gradient come from one fused
@@ -220,6 +257,12 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     label_smoothing : float in [0, 1]
         Mixes the target with the uniform distribution, as PyTorch does
         (ignored rows contribute nothing to the smoothing term).
+    z_loss : float >= 0
+        Adds ``z_loss * logsumexp(row)**2`` to each row's loss (the auxiliary
+        loss of PaLM that keeps the softmax normaliser near 1), in the fused
+        gradient too.  It is weighted and reduced like the main term: with
+        index targets and ``weight`` it is multiplied by ``weight[target]``
+        (with probability targets by 1); ignored rows contribute nothing.
     return_grad : bool
         Also return ``d loss / d logits`` (for "none": of ``loss.sum()``).
     out : ndarray, optional
@@ -230,10 +273,12 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     -------
     loss, or ``(loss, grad)`` with ``return_grad=True``.  ``loss`` is a NumPy
     scalar of the logits' dtype for "mean" and "sum", an array with the batch
-    shape for "none".
+    shape for "none"; float32 for float16 logits (which are computed in
+    float32, with the gradient rounded to float16).
     """
     logits = _float_array(logits, "logits")
     dtype = logits.dtype
+    cdtype = _compute_dtype(dtype)  # of weights, probability targets and the loss
     axis = _axis(axis, logits.ndim)
     n_classes = logits.shape[axis]
     batch_shape = logits.shape[:axis] + logits.shape[axis + 1:]
@@ -248,6 +293,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         raise TypeError(f"label_smoothing must be a number, got {label_smoothing!r}") from None
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    z_loss = _nonnegative(z_loss, "z_loss")
     try:
         ignore_index = operator.index(ignore_index)
     except TypeError:
@@ -258,7 +304,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
             raise TypeError(f"weight must be real numbers, got {w.dtype}")
         if w.shape != (n_classes,):
             raise ValueError(f"weight must have shape ({n_classes},) (one per class), got {w.shape}")
-        weight = np.ascontiguousarray(w, dtype=dtype)
+        weight = np.ascontiguousarray(w, dtype=cdtype)
     if out is not None:
         if not return_grad:
             raise ValueError("out= receives the gradient: pass return_grad=True")
@@ -274,7 +320,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         index_targets = False
         if target.shape != logits.shape:
             raise ValueError(f"probability target must have the logits' shape {logits.shape}, got {target.shape}")
-        prob = target.astype(dtype, copy=not target.flags.aligned)
+        prob = target.astype(cdtype, copy=not target.flags.aligned)
         t = None
     else:
         raise TypeError(f"target must hold integer class indices or float probabilities, got {target.dtype}")
@@ -317,7 +363,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         xv = views[0]
         pv = views[1] if prob is not None else None
         gv = views[-1] if grad is not None else None
-        total = _kernels.cross_entropy(xv, t, ignore_index, pv, weight, label_smoothing, grad_scale,
+        total = _kernels.cross_entropy(xv, t, ignore_index, pv, weight, label_smoothing, grad_scale, z_loss,
                                        loss_rows, gv)
     else:
         total = 0.0  # no rows, or no classes (every index target then is ignored)
@@ -327,12 +373,195 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # inf and NaN losses are results
         if reduction == "none":
-            loss = loss_rows.astype(dtype).reshape(batch_shape)
+            loss = loss_rows.astype(cdtype).reshape(batch_shape)
         elif reduction == "sum":
-            loss = dtype.type(total)
+            loss = cdtype.type(total)
         elif denom == 0.0:
             # PyTorch's mean is nll_sum / D + smoothing_sum / D, and nll_sum = 0 when D = 0: 0/0 = NaN
-            loss = dtype.type(np.nan)
+            loss = cdtype.type(np.nan)
         else:
-            loss = dtype.type(np.float64(total) / np.float64(denom))
+            loss = cdtype.type(np.float64(total) / np.float64(denom))
     return (loss, grad) if return_grad else loss
+
+
+# ---------------------------------------------------------------- sigmoid and binary cross-entropy
+
+def sigmoid(x, *, out=None):
+    """The logistic function ``1 / (1 + exp(-x))``, elementwise.
+
+    Computed as ``1 / (1 + e)`` or ``e / (1 + e)`` with ``e = exp(-|x|)``, so
+    that neither side loses digits.  ``x`` may have any shape (0-d too) and
+    dtype float16, float32 or float64; ``out`` (same shape and dtype, any
+    strides) receives the result, ``out=x`` computes in place.
+    """
+    x = _float_array(x, "x", scalar=True)
+    if out is None:
+        out = np.empty_like(x)
+    else:
+        _check_out(out, x.shape, x.dtype)
+        (x,) = _inputs_for(out, [x])
+    if x.ndim == 0:
+        _map_rows(_kernels.sigmoid, [x.reshape(1)], out.reshape(1), 0)
+        return out
+    return _map_rows(_kernels.sigmoid, [x], out, -1)
+
+
+def _broadcast_param(value, shape, dtype, name):
+    """A real array broadcast (without a copy) to ``shape``, in ``dtype``."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be real numbers, got {a.dtype}")
+    try:
+        return np.broadcast_to(a.astype(dtype, copy=False), shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to {shape}") from None
+
+
+def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean",
+                                     return_grad=False, out=None):
+    """Binary cross-entropy on logits, one logistic regression per element,
+    with the semantics of ``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    For multi-label problems: each logit is the score of one label, and
+    ``target`` says (or gives the probability) that the label applies::
+
+        loss = weight * ((1 - t) * x + (1 + (pos_weight - 1) * t) * log(1 + exp(-x)))
+
+    computed without overflow for any ``|x|`` and without cancellation.  With
+    ``return_grad=True`` the gradient comes from the same kernel pass:
+    ``s * weight * ((1 + (pos_weight - 1) * t) * sigmoid(x) - pos_weight * t)``.
+
+    Parameters
+    ----------
+    logits : array_like of float16, float32 or float64
+        Any shape (0-d too).
+    target : array_like
+        The logits' shape; floats in [0, 1] (soft labels allowed), bool or
+        integer 0/1.  Values are not range-checked (as in PyTorch).
+    weight : array_like, optional
+        Broadcastable to the logits' shape: per element, per row, per label...
+    pos_weight : array_like, optional
+        Weight of the positive term per label, broadcastable to ``(C,)`` with
+        ``C = logits.shape[-1]``.
+    reduction : {"mean", "sum", "none"}
+        "mean" divides the sum by the number of elements (NaN when there are
+        none); "none" returns the loss of every element.
+    return_grad : bool
+        Also return ``d loss / d logits`` (for "none": of ``loss.sum()``).
+    out : ndarray, optional
+        Receives the gradient: C-contiguous, logits' shape and dtype;
+        ``out=logits`` overwrites the logits.
+
+    Returns
+    -------
+    loss, or ``(loss, grad)``.  ``loss`` is a NumPy scalar of the logits'
+    dtype for "mean" and "sum", an array of the logits' shape for "none";
+    float32 for float16 logits.
+    """
+    logits = _float_array(logits, "logits", scalar=True)
+    dtype = logits.dtype
+    cdtype = _compute_dtype(dtype)
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    shape = logits.shape
+    n_classes = shape[-1] if shape else 1
+    target = np.asarray(target)
+    if target.dtype.kind not in "fiub":
+        raise TypeError(f"target must be real numbers (floats in [0, 1], or bool), got {target.dtype}")
+    if target.shape != shape:
+        raise ValueError(f"target must have the logits' shape {shape}, got {target.shape}")
+    target = target.astype(cdtype, copy=not target.flags.aligned)
+    if weight is not None:
+        weight = _broadcast_param(weight, shape, cdtype, "weight")
+        if not weight.flags.aligned:
+            weight = np.broadcast_to(weight.copy(), shape)
+    if pos_weight is not None:
+        pos_weight = np.ascontiguousarray(_broadcast_param(pos_weight, (n_classes,), cdtype, "pos_weight"))
+    if out is not None:
+        if not return_grad:
+            raise ValueError("out= receives the gradient: pass return_grad=True")
+        _check_out(out, shape, dtype, contiguous=True)
+
+    grad = None
+    if return_grad:
+        grad = out if out is not None else np.empty(shape, dtype)
+        if out is not None:
+            logits, target = _inputs_for(out, [logits, target])
+            if weight is not None and np.may_share_memory(out, weight):
+                weight = np.broadcast_to(weight.copy(), shape)
+    loss_el = np.empty(shape, cdtype) if reduction == "none" else None
+    numel = logits.size
+    grad_scale = 1.0 / numel if reduction == "mean" and numel else 1.0
+
+    total = 0.0
+    if numel:
+        # kernel views: rows along the last axis (a 0-d input is one row of one)
+        arrays = [a for a in (logits, target, weight, loss_el, grad) if a is not None]
+        if logits.ndim == 0:
+            arrays = [a.reshape(1) for a in arrays]
+        views = _rows(arrays, -1)
+        if views is None:  # the outputs are C-contiguous: contiguous inputs merge
+            n_in = 2 if weight is None else 3
+            views = _rows([np.ascontiguousarray(a) if k < n_in else a for k, a in enumerate(arrays)], -1)
+        views = iter(views)
+        xv, tv = next(views), next(views)
+        wv = next(views) if weight is not None else None
+        lv = next(views) if loss_el is not None else None
+        gv = next(views) if grad is not None else None
+        row_sums = np.empty(xv.shape[0] * xv.shape[1], np.float64)
+        total = _kernels.bce_logits(xv, tv, wv, pos_weight, grad_scale, row_sums, lv, gv)
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if reduction == "none":
+            loss = loss_el
+        elif reduction == "sum":
+            loss = cdtype.type(total)
+        elif numel == 0:
+            loss = cdtype.type(np.nan)  # the mean of no elements, as in PyTorch
+        else:
+            loss = cdtype.type(np.float64(total) / np.float64(numel))
+    return (loss, grad) if return_grad else loss
+
+
+# ---------------------------------------------------------------- backward of softmax and log-softmax
+
+def _backward_impl(y, grad_output, axis, out, log):
+    names = ("log_probs", "grad_output") if log else ("probs", "grad_output")
+    y = _float_array(y, names[0], half=False)
+    g = _float_array(grad_output, names[1], half=False)
+    if g.dtype != y.dtype:
+        raise TypeError(f"{names[1]} must have the dtype of {names[0]} ({y.dtype}), got {g.dtype}")
+    if g.shape != y.shape:
+        raise ValueError(f"{names[1]} must have the shape of {names[0]} {y.shape}, got {g.shape}")
+    axis = _axis(axis, y.ndim)
+    if out is None:
+        out = np.empty(y.shape, y.dtype)
+    else:
+        _check_out(out, y.shape, y.dtype)
+        y, g = _inputs_for(out, [y, g])
+    return _map_rows(lambda yv, gv, ov: _kernels.softmax_backward(yv, gv, ov, log), [y, g], out, axis)
+
+
+def softmax_backward(probs, grad_output, axis=-1, *, out=None):
+    """Vector-Jacobian product of :func:`softmax`: the gradient with respect
+    to the logits, given ``probs = softmax(x, axis)`` and the gradient
+    ``grad_output`` with respect to ``probs``::
+
+        grad_x = probs * (grad_output - sum(probs * grad_output, axis))
+
+    One fused pass per row (the sum in double, then the output).  float32 or
+    float64, both arguments of one dtype and shape, any strides; ``out`` (any
+    strides) may be either argument (in place).
+    """
+    return _backward_impl(probs, grad_output, axis, out, False)
+
+
+def log_softmax_backward(log_probs, grad_output, axis=-1, *, out=None):
+    """Vector-Jacobian product of :func:`log_softmax`, given
+    ``log_probs = log_softmax(x, axis)`` and ``grad_output``::
+
+        grad_x = grad_output - exp(log_probs) * sum(grad_output, axis)
+
+    Same arguments as :func:`softmax_backward`.
+    """
+    return _backward_impl(log_probs, grad_output, axis, out, True)

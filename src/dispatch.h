@@ -15,6 +15,20 @@ typedef struct fs_kernel_table {
                              double *, float *, const fs_strides *);
     int (*cross_entropy_f64)(const fs_batch *, const double *, const fs_strides *, const fs_ce_args *, double *,
                              double *, double *, const fs_strides *);
+    int (*sigmoid_f32)(const fs_batch *, const float *, const fs_strides *, float *, const fs_strides *);
+    int (*sigmoid_f64)(const fs_batch *, const double *, const fs_strides *, double *, const fs_strides *);
+    int (*bce_logits_f32)(const fs_batch *, const float *, const fs_strides *, const fs_bce_args *, double *,
+                          double *, float *, const fs_strides *, float *, const fs_strides *);
+    int (*bce_logits_f64)(const fs_batch *, const double *, const fs_strides *, const fs_bce_args *, double *,
+                          double *, double *, const fs_strides *, double *, const fs_strides *);
+    int (*softmax_backward_f32)(const fs_batch *, const float *, const fs_strides *, const float *,
+                                const fs_strides *, float *, const fs_strides *);
+    int (*softmax_backward_f64)(const fs_batch *, const double *, const fs_strides *, const double *,
+                                const fs_strides *, double *, const fs_strides *);
+    int (*log_softmax_backward_f32)(const fs_batch *, const float *, const fs_strides *, const float *,
+                                    const fs_strides *, float *, const fs_strides *);
+    int (*log_softmax_backward_f64)(const fs_batch *, const double *, const fs_strides *, const double *,
+                                    const fs_strides *, double *, const fs_strides *);
     void (*vexp_f32)(const float *, float *, int64_t);
     void (*vexp_f64)(const double *, double *, int64_t);
     void (*vlog_f32)(const float *, float *, int64_t);
@@ -23,7 +37,8 @@ typedef struct fs_kernel_table {
 
 /* Threads for a call over `work` elements: the configured count, fewer for
  * small problems (each thread gets at least fs_tuning.min_work_per_thread
- * elements). */
+ * elements), and 1 inside a parallel region (the float16 driver calls the
+ * float kernels from its threads). */
 int fs_plan_threads(int64_t work);
 
 /* Thresholds of the threading (fs_set_tuning changes them, for the tests). */

@@ -48,6 +48,7 @@ typedef struct fs_ce_args {
     const void *weight;       /* n_classes contiguous class weights (logits' dtype), or NULL for all ones */
     double label_smoothing;   /* eps in [0, 1] */
     double grad_scale;        /* reduction factor: 1 for sum/none, 1/D for mean */
+    double z_loss;            /* adds z_loss * w_row * lse^2 per row (PaLM's z-loss); 0 for none */
 } fs_ce_args;
 
 /* y = softmax(x) along the class axis.  y may be x itself (same strides). */
@@ -73,6 +74,61 @@ int fs_cross_entropy_f32(const fs_batch *b, const float *x, const fs_strides *xs
                          double *loss_rows, double *loss_sum, float *grad, const fs_strides *gs);
 int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_ce_args *a,
                          double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs);
+
+/* y = 1 / (1 + exp(-x)) elementwise (rows as above).  y may be x. */
+int fs_sigmoid_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys);
+int fs_sigmoid_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys);
+
+/* Options of the binary cross-entropy with logits (torch's binary_cross_entropy_with_logits). */
+typedef struct fs_bce_args {
+    const void *target;        /* the logits' shape and dtype (float for float16 logits) */
+    fs_strides target_strides;
+    const void *weight;        /* the logits' shape (broadcast: strides may be 0), or NULL for all ones */
+    fs_strides weight_strides;
+    const void *pos_weight;    /* n_classes contiguous, or NULL for all ones */
+    double grad_scale;         /* reduction factor: 1 for sum/none, 1/numel for mean */
+} fs_bce_args;
+
+/*
+ * Fused binary cross-entropy with logits, elementwise: the losses (into loss
+ * when not NULL), their sum per row (row_sums, N doubles in row order) and in
+ * total (*loss_sum, in row order: the same for any thread count), and, when
+ * grad is not NULL, grad_scale * d loss / d x.  grad may be x itself.
+ */
+int fs_bce_logits_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_bce_args *a,
+                      double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, float *grad,
+                      const fs_strides *gs);
+int fs_bce_logits_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_bce_args *a,
+                      double *row_sums, double *loss_sum, double *loss, const fs_strides *ls, double *grad,
+                      const fs_strides *gs);
+
+/* Vector-Jacobian products along the class axis: gx = p * (g - sum(p * g)) for
+ * softmax, gx = g - exp(lp) * sum(g) for log-softmax.  gx may be either input. */
+int fs_softmax_backward_f32(const fs_batch *b, const float *p, const fs_strides *ps, const float *g,
+                            const fs_strides *gs, float *gx, const fs_strides *gxs);
+int fs_softmax_backward_f64(const fs_batch *b, const double *p, const fs_strides *ps, const double *g,
+                            const fs_strides *gs, double *gx, const fs_strides *gxs);
+int fs_log_softmax_backward_f32(const fs_batch *b, const float *lp, const fs_strides *lps, const float *g,
+                                const fs_strides *gs, float *gx, const fs_strides *gxs);
+int fs_log_softmax_backward_f64(const fs_batch *b, const double *lp, const fs_strides *lps, const double *g,
+                                const fs_strides *gs, double *gx, const fs_strides *gxs);
+
+/*
+ * float16 (IEEE binary16 data passed as its uint16_t bits), computed in float
+ * by the float kernels above, one block of rows at a time (src/half.c), and
+ * rounded once to float16.  Class weights, probability targets, BCE targets,
+ * weights and elementwise losses are float; per-row losses double.
+ */
+int fs_softmax_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y, const fs_strides *ys);
+int fs_log_softmax_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y,
+                       const fs_strides *ys);
+int fs_logsumexp_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *out);
+int fs_sigmoid_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y, const fs_strides *ys);
+int fs_cross_entropy_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_ce_args *a,
+                         double *loss_rows, double *loss_sum, uint16_t *grad, const fs_strides *gs);
+int fs_bce_logits_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_bce_args *a,
+                      double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, uint16_t *grad,
+                      const fs_strides *gs);
 
 /* exp and log over an array with the vectorized functions of the active path
  * (exported for their accuracy tests). */

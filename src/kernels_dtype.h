@@ -4,7 +4,8 @@
  * Included by kernels_isa.h once per dtype with these macros defined:
  *   T       float or double          SUF     f32 or f64
  *   V       vf32 or vf64             LANES   lanes per vector
- *   VLOAD, VSTORE, VSTREAM, VSPLAT, VMAX, VEXP, VEXPN, VLOG, VWIDEN, VGATHER_ROWS
+ *   VLOAD, VSTORE, VSTREAM, VSPLAT, VMAX, VEXP, VEXPN, VLOG, VWIDEN, VGATHER_ROWS, VSELECT
+ *   H(name), K(name)  name of an internal helper / exported kernel of this dtype (and ISA)
  *   ISA     the instruction-set suffix of the exported names (baseline, avx2, ...)
  *
  * Accumulation precision (what keeps the accuracy bars of the test suite):
@@ -31,14 +32,6 @@
  * Short rows go through process_tile (LANES rows per vector); a long row
  * alone is split across threads (run_row_split).
  */
-
-#define CAT_(a, b) a##_##b
-#define CAT(a, b) CAT_(a, b)
-#define CAT3(a, b, c) CAT(CAT(a, b), c)
-/* internal helper of this dtype, e.g. row_stats_f32 */
-#define H(name) CAT(name, SUF)
-/* exported kernel of this dtype and ISA, e.g. fs_softmax_f32_avx2 */
-#define K(name) CAT3(CAT(fs, name), SUF, ISA)
 
 #define BLOCK 2048
 #define UNROLL 4     /* independent accumulators of block_max */
@@ -575,6 +568,19 @@ typedef struct {
 } H(ce_ctx);
 
 /*
+ * The z-loss of a row, z w lse^2 (PaLM's auxiliary loss, Chowdhery et al. 2022,
+ * section 5), added to *loss, and its gradient's coefficient of p_j,
+ * scale * 2 z w lse, added to *a.  Nothing when z = 0 (not even 0 * inf).
+ */
+static void H(add_z_loss)(double z, double w, double lse, double scale, double *loss, double *a)
+{
+    if (z != 0.0) {
+        *loss += z * w * lse * lse;
+        *a += scale * 2.0 * z * w * lse;
+    }
+}
+
+/*
  * Per-row loss and gradient coefficients (see reference.py for the formulas):
  *   index targets: loss = (1-eps) w_y (lse - x_y) + (eps/C) sum_j w_j (lse - x_j),
  *                  g_j = s [(1-eps) w_y (p_j - [j = y]) + (eps/C)(W p_j - w_j)];
@@ -591,6 +597,7 @@ static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx
     if (k->prob) {
         k->loss = st->tot * logs + st->dot;
         op->a = scale * st->tot;
+        H(add_z_loss)(k->args->z_loss, 1.0, (double)st->m + logs, scale, &k->loss, &op->a);
         op->alpha_g = (T)(scale * k->alpha);
         op->beta_g = (T)(scale * k->beta);
         op->has_c = 1;
@@ -600,6 +607,7 @@ static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx
             k->loss += k->beta * (k->wsum * logs + st->dot);
         /* without smoothing only w_y enters (an infinite weight elsewhere must not give 0 * inf) */
         op->a = scale * (k->alpha * k->wy + (k->smoothing ? k->beta * k->wsum : 0.0));
+        H(add_z_loss)(k->args->z_loss, k->wy, (double)st->m + logs, scale, &k->loss, &op->a);
         op->alpha_g = 0;
         op->beta_g = (T)(scale * k->beta);
         op->has_c = k->smoothing;
@@ -887,8 +895,10 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
                 H(block_dot)(xp[k], NULL, w, c, mk == -INFINITY ? 0.0 : mk, 0.0, 0.0, &dot, &tot);
                 loss += beta * (J->wsum * logs_k + dot);
             }
+            double ak = scale * (alpha * wy[k] + (smoothing ? beta * J->wsum : 0.0));
+            H(add_z_loss)(a->z_loss, wy[k], mk + logs_k, scale, &loss, &ak);
             J->loss_rows[n0 + k] = loss;
-            va[k] = (T)(scale * (alpha * wy[k] + (smoothing ? beta * J->wsum : 0.0)));
+            va[k] = (T)ak;
         }
         if (!J->y)
             return FS_OK;
@@ -1231,11 +1241,6 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
     return status;
 }
 
-#undef CAT_
-#undef CAT
-#undef CAT3
-#undef H
-#undef K
 #undef BLOCK
 #undef UNROLL
 #undef SUB_ITERS

@@ -18,6 +18,16 @@
 /* what the output pass of a row writes, and which kernel a batch job runs */
 enum { OUT_NONE, OUT_EXP, OUT_LOG };
 enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
+/* the kernels of kernels_rowwise.h */
+enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
+
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define CAT3(a, b, c) CAT(CAT(a, b), c)
+/* internal helper of this dtype, e.g. row_stats_f32 */
+#define H(name) CAT(name, SUF)
+/* exported kernel of this dtype and ISA, e.g. fs_softmax_f32_avx2 */
+#define K(name) CAT3(CAT(fs, name), SUF, ISA)
 
 #define T float
 #define SUF f32
@@ -33,8 +43,10 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #define VLOG log_f32
 #define VWIDEN widen_sum_f32
 #define VGATHER_ROWS gather_rows_f32
+#define VSELECT select_f32
 #define select_nan_where_ninf nan_where_ninf_f32
 #include "kernels_dtype.h"
+#include "kernels_rowwise.h"
 #undef T
 #undef SUF
 #undef V
@@ -49,6 +61,7 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #undef VLOG
 #undef VWIDEN
 #undef VGATHER_ROWS
+#undef VSELECT
 #undef select_nan_where_ninf
 
 #define T double
@@ -65,8 +78,10 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #define VLOG log_f64
 #define VWIDEN widen_sum_f64
 #define VGATHER_ROWS gather_rows_f64
+#define VSELECT select_f64
 #define select_nan_where_ninf nan_where_ninf_f64
 #include "kernels_dtype.h"
+#include "kernels_rowwise.h"
 #undef T
 #undef SUF
 #undef V
@@ -81,7 +96,14 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #undef VLOG
 #undef VWIDEN
 #undef VGATHER_ROWS
+#undef VSELECT
 #undef select_nan_where_ninf
+
+#undef CAT_
+#undef CAT
+#undef CAT3
+#undef H
+#undef K
 
 #define TCAT_(a, b) a##_##b
 #define TCAT(a, b) TCAT_(a, b)
@@ -96,6 +118,8 @@ static void TCAT(fs_vlog_f64, ISA)(const double *x, double *y, int64_t n) { vlog
 const fs_kernel_table TCAT(fs_table, ISA) = {
     KN(softmax, f32),       KN(softmax, f64),   KN(log_softmax, f32), KN(log_softmax, f64),
     KN(logsumexp, f32),     KN(logsumexp, f64), KN(cross_entropy, f32), KN(cross_entropy, f64),
+    KN(sigmoid, f32),       KN(sigmoid, f64),   KN(bce_logits, f32),  KN(bce_logits, f64),
+    KN(softmax_backward, f32), KN(softmax_backward, f64), KN(log_softmax_backward, f32), KN(log_softmax_backward, f64),
     /* exposed for the accuracy tests of the vectorized exp and log */
     TCAT(fs_vexp_f32, ISA), TCAT(fs_vexp_f64, ISA), TCAT(fs_vlog_f32, ISA), TCAT(fs_vlog_f64, ISA),
 };

@@ -1,0 +1,343 @@
+/*
+ * float16 entry points.  float16 data (IEEE binary16, passed as its uint16_t
+ * bits) is computed in float32 by the float kernels, one unit of rows at a
+ * time: a unit's rows are converted into a per-thread float scratch block of
+ * about UNIT_ELEMS elements (it stays in L2), the float kernel runs on the
+ * block in place, and its outputs are rounded once to float16 into place.  No
+ * float copy of the whole array is made (a single row longer than the unit is
+ * one unit).  Class weights, probability targets and losses are float.
+ *
+ * Units are spread over the threads; each float call inside runs on its
+ * thread (fs_plan_threads returns 1 in a parallel region).  A batch of one
+ * unit calls the float kernel outside any parallel region, so that a long
+ * row is still split across the threads.
+ */
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "dispatch.h"
+#include "fastsoftmax.h"
+
+#define UNIT_ELEMS 16384
+
+/*
+ * float16 -> float, exact.  The exponent is rebiased with integer arithmetic;
+ * subnormal halves become normal floats through one exact subtraction, so no
+ * float subnormal is involved (correct under flush-to-zero / denormals-are-zero
+ * modes too).  The bit manipulations follow F. Giesen's public-domain
+ * half_to_float (https://gist.github.com/rygorous/2144712).
+ */
+static inline float h2f(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t u = (uint32_t)(h & 0x7fffu) << 13; /* exponent and mantissa in float position */
+    const uint32_t exp = u & 0x0f800000u;
+    float f;
+    u += (uint32_t)(127 - 15) << 23; /* rebias */
+    if (exp == 0x0f800000u) {
+        u += (uint32_t)(128 - 16) << 23; /* inf or NaN: exponent all ones, payload kept */
+        memcpy(&f, &u, sizeof f);
+    } else if (exp == 0) {
+        /* zero or subnormal: 2^-14 (1 + m/1024) - 2^-14 = m 2^-24, exactly */
+        const float magic = 6.103515625e-05f; /* 2^-14 */
+        u += 1u << 23;
+        memcpy(&f, &u, sizeof f);
+        f -= magic;
+    } else {
+        memcpy(&f, &u, sizeof f);
+    }
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    bits |= sign;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/*
+ * float -> float16, rounded to nearest even; overflow gives inf, NaN a quiet
+ * NaN, results below the float16 normal range are subnormal (F. Giesen's
+ * float_to_half_fast3_rtne, same source).
+ */
+static inline uint16_t f2h(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    const uint32_t sign = (u >> 16) & 0x8000u;
+    u &= 0x7fffffffu;
+    uint32_t o;
+    if (u >= 0x47800000u) {        /* >= 65536: inf, or NaN */
+        o = u > 0x7f800000u ? 0x7e00u : 0x7c00u;
+    } else if (u < 0x38800000u) { /* < 2^-14: subnormal or zero */
+        /* adding 0.5 (ulp 2^-24, the float16 subnormal step) rounds |f| to that step */
+        float a;
+        memcpy(&a, &u, sizeof a);
+        a += 0.5f;
+        memcpy(&o, &a, sizeof o);
+        o -= 0x3f000000u;
+    } else {
+        const uint32_t odd = (u >> 13) & 1u;
+        u += ((uint32_t)(15 - 127) << 23) + 0xfffu + odd; /* rebias, round to nearest even */
+        o = u >> 13;                                      /* a carry into the exponent rounds up, up to inf */
+    }
+    return (uint16_t)(o | sign);
+}
+
+/* One unit: rows i0 .. i0 + ni - 1 of outer index o, n0 = o * n_inner + i0 its first row. */
+typedef struct {
+    int64_t o, i0, ni, n0;
+} unit_t;
+
+typedef struct half_job half_job;
+/* Runs the float kernel on the unit's rows, converted into x32 (ni x C, contiguous); an output
+ * row block goes to x32 too (in place), per-row outputs to aux (ni floats). */
+typedef int (*unit_fn)(const half_job *J, const unit_t *u, const fs_batch *ub, const fs_strides *us, float *x32,
+                       float *aux);
+
+struct half_job {
+    const fs_batch *b;
+    const uint16_t *x;
+    const fs_strides *xs;
+    uint16_t *y; /* output of C elements per row (converted from x32), or NULL */
+    const fs_strides *ys;
+    uint16_t *row_out; /* output of one element per row (converted from aux), or NULL */
+    unit_fn fn;
+    const void *args;  /* the kernel's options */
+    double *rows;      /* per-row losses (row order) */
+    float *loss;       /* BCE: elementwise float losses, or NULL */
+    const fs_strides *ls;
+};
+
+static void keep_error(int *status, int mine)
+{
+    if (mine != FS_OK) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        *status = mine;
+    }
+}
+
+static int run_unit(const half_job *J, const unit_t *u, float *x32, float *aux)
+{
+    const int64_t c = J->b->n_classes;
+    const fs_batch ub = {1, u->ni, c};
+    const fs_strides us = {0, c, 1};
+    for (int64_t r = 0; r < u->ni; r++) {
+        const uint16_t *src = J->x + u->o * J->xs->outer + (u->i0 + r) * J->xs->inner;
+        float *dst = x32 + r * c;
+        const int64_t s = J->xs->cls;
+        if (s == 1)
+            for (int64_t j = 0; j < c; j++)
+                dst[j] = h2f(src[j]);
+        else
+            for (int64_t j = 0; j < c; j++)
+                dst[j] = h2f(src[j * s]);
+    }
+    int status = J->fn(J, u, &ub, &us, x32, aux);
+    if (status != FS_OK)
+        return status;
+    if (J->y)
+        for (int64_t r = 0; r < u->ni; r++) {
+            uint16_t *dst = J->y + u->o * J->ys->outer + (u->i0 + r) * J->ys->inner;
+            const float *src = x32 + r * c;
+            const int64_t s = J->ys->cls;
+            if (s == 1)
+                for (int64_t j = 0; j < c; j++)
+                    dst[j] = f2h(src[j]);
+            else
+                for (int64_t j = 0; j < c; j++)
+                    dst[j * s] = f2h(src[j]);
+        }
+    if (J->row_out)
+        for (int64_t r = 0; r < u->ni; r++)
+            J->row_out[u->n0 + r] = f2h(aux[r]);
+    return FS_OK;
+}
+
+static int run_half(const half_job *J)
+{
+    const int64_t c = J->b->n_classes, n_inner = J->b->n_inner, nrows = J->b->n_outer * n_inner;
+    if (nrows <= 0 || c <= 0)
+        return FS_OK;
+    int64_t rpu = UNIT_ELEMS / c; /* rows per unit, within one outer index */
+    if (rpu < 1)
+        rpu = 1;
+    if (rpu > n_inner)
+        rpu = n_inner;
+    const int64_t per_outer = (n_inner + rpu - 1) / rpu, nunits = J->b->n_outer * per_outer;
+    int nt = fs_plan_threads(nrows * c);
+    if (nt > nunits)
+        nt = (int)nunits;
+    int status = FS_OK;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        float *x32 = (float *)malloc((size_t)(rpu * c) * sizeof(float));
+        float *aux = (float *)malloc((size_t)rpu * sizeof(float));
+        int mine = x32 && aux ? FS_OK : FS_ENOMEM;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t k = 0; k < nunits; k++) {
+            if (mine != FS_OK)
+                continue;
+            unit_t u;
+            u.o = k / per_outer;
+            u.i0 = (k % per_outer) * rpu;
+            u.ni = n_inner - u.i0 < rpu ? n_inner - u.i0 : rpu;
+            u.n0 = u.o * n_inner + u.i0;
+            mine = run_unit(J, &u, x32, aux);
+        }
+        free(x32);
+        free(aux);
+        keep_error(&status, mine);
+    }
+    return status;
+}
+
+/* ---------------------------------------------------------------- the kernels on a unit */
+
+static int unit_softmax(const half_job *J, const unit_t *u, const fs_batch *ub, const fs_strides *us, float *x32,
+                        float *aux)
+{
+    (void)J, (void)u, (void)aux;
+    return fs_softmax_f32(ub, x32, us, x32, us);
+}
+
+static int unit_log_softmax(const half_job *J, const unit_t *u, const fs_batch *ub, const fs_strides *us,
+                            float *x32, float *aux)
+{
+    (void)J, (void)u, (void)aux;
+    return fs_log_softmax_f32(ub, x32, us, x32, us);
+}
+
+static int unit_logsumexp(const half_job *J, const unit_t *u, const fs_batch *ub, const fs_strides *us, float *x32,
+                          float *aux)
+{
+    (void)J, (void)u;
+    return fs_logsumexp_f32(ub, x32, us, aux);
+}
+
+static int unit_sigmoid(const half_job *J, const unit_t *u, const fs_batch *ub, const fs_strides *us, float *x32,
+                        float *aux)
+{
+    (void)J, (void)u, (void)aux;
+    return fs_sigmoid_f32(ub, x32, us, x32, us);
+}
+
+/* A float array's pointer and strides restricted to the unit's rows. */
+static const float *at_unit(const void *p, const fs_strides *s, const unit_t *u, fs_strides *us)
+{
+    us->outer = 0;
+    us->inner = s->inner;
+    us->cls = s->cls;
+    return (const float *)p + u->o * s->outer + u->i0 * s->inner;
+}
+
+static int unit_cross_entropy(const half_job *J, const unit_t *u, const fs_batch *ub, const fs_strides *us,
+                              float *x32, float *aux)
+{
+    (void)aux;
+    fs_ce_args a = *(const fs_ce_args *)J->args;
+    double sum;
+    if (a.target)
+        a.target += u->n0;
+    if (a.prob)
+        a.prob = at_unit(a.prob, &((const fs_ce_args *)J->args)->prob_strides, u, &a.prob_strides);
+    return fs_cross_entropy_f32(ub, x32, us, &a, J->rows + u->n0, &sum, J->y ? x32 : NULL, us);
+}
+
+static int unit_bce(const half_job *J, const unit_t *u, const fs_batch *ub, const fs_strides *us, float *x32,
+                    float *aux)
+{
+    (void)aux;
+    const fs_bce_args *a0 = (const fs_bce_args *)J->args;
+    fs_bce_args a = *a0;
+    fs_strides ls = *us;
+    double sum;
+    a.target = at_unit(a0->target, &a0->target_strides, u, &a.target_strides);
+    if (a.weight)
+        a.weight = at_unit(a0->weight, &a0->weight_strides, u, &a.weight_strides);
+    float *loss = J->loss ? (float *)at_unit(J->loss, J->ls, u, &ls) : NULL;
+    return fs_bce_logits_f32(ub, x32, us, &a, J->rows + u->n0, &sum, loss, &ls, J->y ? x32 : NULL, us);
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+static half_job job(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y, const fs_strides *ys,
+                    unit_fn fn)
+{
+    half_job J;
+    memset(&J, 0, sizeof J);
+    J.b = b;
+    J.x = x;
+    J.xs = xs;
+    J.y = y;
+    J.ys = ys;
+    J.fn = fn;
+    return J;
+}
+
+int fs_softmax_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y, const fs_strides *ys)
+{
+    half_job J = job(b, x, xs, y, ys, unit_softmax);
+    return run_half(&J);
+}
+
+int fs_log_softmax_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y,
+                       const fs_strides *ys)
+{
+    half_job J = job(b, x, xs, y, ys, unit_log_softmax);
+    return run_half(&J);
+}
+
+int fs_logsumexp_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *out)
+{
+    half_job J = job(b, x, xs, NULL, NULL, unit_logsumexp);
+    J.row_out = out;
+    return run_half(&J);
+}
+
+int fs_sigmoid_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y, const fs_strides *ys)
+{
+    half_job J = job(b, x, xs, y, ys, unit_sigmoid);
+    return run_half(&J);
+}
+
+/* Sum of per-row values in row order (the same for any thread count). */
+static double row_sum(const double *rows, int64_t n)
+{
+    double total = 0.0;
+    for (int64_t k = 0; k < n; k++)
+        total += rows[k];
+    return total;
+}
+
+int fs_cross_entropy_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_ce_args *a,
+                         double *loss_rows, double *loss_sum, uint16_t *grad, const fs_strides *gs)
+{
+    half_job J = job(b, x, xs, grad, gs, unit_cross_entropy);
+    J.args = a;
+    J.rows = loss_rows;
+    int status = run_half(&J);
+    *loss_sum = status == FS_OK ? row_sum(loss_rows, b->n_outer * b->n_inner) : 0.0;
+    return status;
+}
+
+int fs_bce_logits_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_bce_args *a,
+                      double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, uint16_t *grad,
+                      const fs_strides *gs)
+{
+    half_job J = job(b, x, xs, grad, gs, unit_bce);
+    J.args = a;
+    J.rows = row_sums;
+    J.loss = loss;
+    J.ls = ls;
+    int status = run_half(&J);
+    *loss_sum = status == FS_OK ? row_sum(row_sums, b->n_outer * b->n_inner) : 0.0;
+    return status;
+}

@@ -1,0 +1,393 @@
+/*
+ * Kernels without softmax statistics, for one dtype and one instruction set:
+ * the logistic sigmoid, the fused binary cross-entropy with logits, and the
+ * vector-Jacobian products of softmax and log-softmax.
+ *
+ * Included by kernels_isa.h once per dtype, after kernels_dtype.h, with the
+ * same macros (T, V, LANES, VLOAD, ..., H, K).
+ *
+ * Layout is that of the softmax kernels: rows of n_classes elements at
+ * (outer, inner) strides.  Each row is processed from contiguous memory: a row
+ * whose class stride is not 1 is gathered into a per-thread scratch row (and
+ * its outputs scattered back).  The elementwise kernels (sigmoid, BCE) cut
+ * rows into chunks of CHUNK elements, so that one long row is spread over the
+ * threads too; the backward kernels need a whole row (a dot product, then the
+ * output) and spread rows.
+ */
+
+#define CHUNK 8192
+#define SUB_ITERS_RW 16 /* additions of float sums before they are widened to double */
+
+/* |x| (NaN stays NaN) */
+FS_INLINE V H(vabs)(V x) { return VSELECT(x < 0, -x, x); }
+
+/*
+ * e = exp(-|x|) and the two sigmoids from it, each without cancellation:
+ * sigmoid(|x|) = 1 / (1 + e), sigmoid(-|x|) = e / (1 + e).
+ * *pos = sigmoid(x), *neg = sigmoid(-x).  NaN stays NaN.
+ */
+FS_INLINE V H(sigmoids)(V x, V *pos, V *neg)
+{
+    V e = VEXP(-H(vabs)(x));
+    V big = (T)1 / ((T)1 + e), small = e * big;
+    *pos = VSELECT(x >= 0, big, small);
+    *neg = VSELECT(x >= 0, small, big);
+    return e;
+}
+
+/*
+ * log1p(e) for e in [0, 1]: with u = 1 + e rounded, log(u) * e / (u - 1) is
+ * accurate to a few ulp (the rounding of u cancels in the ratio; Goldberg,
+ * "What every computer scientist should know about floating-point
+ * arithmetic", 1991, theorem 4); where u rounds to 1, log1p(e) = e.
+ */
+FS_INLINE V H(log1p_unit)(V e)
+{
+    V u = (T)1 + e, d = u - (T)1;
+    V r = VLOG(u) * (e / VSELECT(d == 0, VSPLAT(1), d));
+    return VSELECT(d == 0, e, r);
+}
+
+/* y = sigmoid(x) over n contiguous elements */
+static void H(sigmoid_run)(const T *x, T *y, int64_t n)
+{
+    int64_t j = 0;
+    V pos, neg;
+    for (; j + LANES <= n; j += LANES) {
+        H(sigmoids)(VLOAD(x + j), &pos, &neg);
+        VSTORE(y + j, pos);
+    }
+    if (j < n) {
+        H(sigmoids)(H(load_tail)(x + j, n - j, 0), &pos, &neg);
+        H(store_tail)(y + j, n - j, pos);
+    }
+}
+
+/*
+ * Binary cross-entropy with logits over n contiguous elements, torch's
+ * semantics: with lw = 1 + (pw - 1) t,
+ *     loss = w [(1 - t) x + lw (log1p(exp(-|x|)) + max(-x, 0))]
+ * computed as w [(x >= 0 ? (1 - t) x : pw t |x|) + lw log1p(exp(-|x|))], the
+ * same value written as a sum of two terms >= 0 (for 0 <= t <= 1, pw >= 0),
+ * which does not cancel for large |x|; and the gradient
+ *     grad = scale w (lw sigmoid(x) - pw t) = scale w [(1 - t) sigmoid(x) - pw t sigmoid(-x)].
+ * w, pw, loss, grad may be NULL (w = 1, pw = 1, no output).  Returns the sum
+ * of the losses (in double).
+ */
+FS_INLINE V H(bce_vec)(V x, V t, V w, V pw, T scale, V *grad, const int has_w, const int has_pw)
+{
+    V pos, neg;
+    V e = H(sigmoids)(x, &pos, &neg);
+    V one_t = (T)1 - t, pt = pw * t;
+    *grad = (one_t * pos - pt * neg) * (has_w ? w * scale : VSPLAT(scale));
+    V lw = has_pw ? (T)1 + (pw - (T)1) * t : VSPLAT(1);
+    V l = VSELECT(x >= 0, one_t * x, pt * -x) + lw * H(log1p_unit)(e);
+    /* torch's form gives -inf + inf = NaN at x = -inf (whatever t is): so do we */
+    l = VSELECT(x == -(T)INFINITY, VSPLAT(NAN), l);
+    return has_w ? l * w : l;
+}
+
+FS_INLINE double H(bce_body)(const T *x, const T *t, const T *w, const T *pw, T *loss, T *grad, int64_t n,
+                             T scale, const int has_w, const int has_pw, const int want_loss, const int want_grad)
+{
+    vf64 acc = splat_f64(0.0);
+    V one = VSPLAT(1), g;
+    int64_t j = 0;
+    while (j + LANES <= n) {
+        V part = VSPLAT(0);
+        for (int it = 0; it < SUB_ITERS_RW && j + LANES <= n; it++, j += LANES) {
+            V l = H(bce_vec)(VLOAD(x + j), VLOAD(t + j), has_w ? VLOAD(w + j) : one, has_pw ? VLOAD(pw + j) : one,
+                             scale, &g, has_w, has_pw);
+            if (want_grad)
+                VSTORE(grad + j, g);
+            if (want_loss)
+                VSTORE(loss + j, l);
+            part += l;
+        }
+        acc += VWIDEN(part);
+    }
+    double s = 0.0;
+    for (int k = 0; k < FS_LANES_F64; k++)
+        s += acc[k];
+    if (j < n) {
+        const int64_t k = n - j;
+        T tmp[LANES];
+        V l = H(bce_vec)(H(load_tail)(x + j, k, 0), H(load_tail)(t + j, k, 0),
+                         has_w ? H(load_tail)(w + j, k, 0) : one, has_pw ? H(load_tail)(pw + j, k, 0) : one, scale,
+                         &g, has_w, has_pw);
+        if (want_grad)
+            H(store_tail)(grad + j, k, g);
+        if (want_loss)
+            H(store_tail)(loss + j, k, l);
+        VSTORE(tmp, l);
+        for (int64_t q = 0; q < k; q++)
+            s += (double)tmp[q];
+    }
+    return s;
+}
+
+static double H(bce_run)(const T *x, const T *t, const T *w, const T *pw, T *loss, T *grad, int64_t n, T scale)
+{
+#define BCE_CASE(hw, hp)                                                                                     \
+    if (loss && grad)                                                                                        \
+        return H(bce_body)(x, t, w, pw, loss, grad, n, scale, hw, hp, 1, 1);                                 \
+    if (loss)                                                                                                \
+        return H(bce_body)(x, t, w, pw, loss, grad, n, scale, hw, hp, 1, 0);                                 \
+    if (grad)                                                                                                \
+        return H(bce_body)(x, t, w, pw, loss, grad, n, scale, hw, hp, 0, 1);                                 \
+    return H(bce_body)(x, t, w, pw, loss, grad, n, scale, hw, hp, 0, 0);
+    if (w && pw) {
+        BCE_CASE(1, 1)
+    } else if (w) {
+        BCE_CASE(1, 0)
+    } else if (pw) {
+        BCE_CASE(0, 1)
+    } else {
+        BCE_CASE(0, 0)
+    }
+#undef BCE_CASE
+}
+
+/*
+ * The reduction of the backward kernels, in double: sum_j a_j b_j (b != NULL)
+ * or sum_j a_j.  Products are rounded to T, then summed in T over at most
+ * SUB_ITERS_RW vectors per lane and widened, as in sumexp_body.
+ */
+static double H(bw_sum)(const T *a, const T *b, int64_t n)
+{
+    vf64 acc = splat_f64(0.0);
+    int64_t j = 0;
+    while (j + LANES <= n) {
+        V part = VSPLAT(0);
+        for (int it = 0; it < SUB_ITERS_RW && j + LANES <= n; it++, j += LANES)
+            part += b ? VLOAD(a + j) * VLOAD(b + j) : VLOAD(a + j);
+        acc += VWIDEN(part);
+    }
+    double s = 0.0;
+    for (int k = 0; k < FS_LANES_F64; k++)
+        s += acc[k];
+    for (; j < n; j++)
+        s += b ? (double)(a[j] * b[j]) : (double)a[j];
+    return s;
+}
+
+/* softmax's VJP: gx_j = p_j (g_j - sum_k p_k g_k).  gx may be p or g (in place). */
+static void H(softmax_bw_run)(const T *p, const T *g, T *gx, int64_t n)
+{
+    const T dot = (T)H(bw_sum)(p, g, n);
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        VSTORE(gx + j, VLOAD(p + j) * (VLOAD(g + j) - dot));
+    for (; j < n; j++)
+        gx[j] = p[j] * (g[j] - dot);
+}
+
+/* log-softmax's VJP: gx_j = g_j - exp(lp_j) sum_k g_k.  gx may be lp or g. */
+static void H(log_softmax_bw_run)(const T *lp, const T *g, T *gx, int64_t n)
+{
+    const T sum = (T)H(bw_sum)(g, NULL, n);
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        VSTORE(gx + j, VLOAD(g + j) - VEXP(VLOAD(lp + j)) * sum);
+    if (j < n)
+        H(store_tail)(gx + j, n - j, H(load_tail)(g + j, n - j, 0) - VEXP(H(load_tail)(lp + j, n - j, 0)) * sum);
+}
+
+/* ---------------------------------------------------------------- batch driver */
+
+#define RW_IN 4  /* inputs: x | x, target, weight, pos_weight | probs or log-probs, grad_output */
+#define RW_OUT 2 /* outputs: y | loss, grad | gx */
+
+typedef struct {
+    int kind;
+    const fs_batch *b;
+    const T *in[RW_IN];
+    fs_strides is[RW_IN]; /* in[3] (pos_weight) is per class: only is[3].cls is used */
+    T *out[RW_OUT];
+    fs_strides os[RW_OUT];
+    T scale;
+    double *sums; /* one per unit (BCE) */
+} H(rwjob);
+
+/* Process units [u_lo, u_hi); buf: RW_IN + RW_OUT scratch rows of `len` elements (or NULL when all strides are 1). */
+static void H(rw_units)(const H(rwjob) *J, int64_t nchunks, int64_t len, int64_t u, T *buf)
+{
+    const int64_t c = J->b->n_classes;
+    const int64_t row = u / nchunks, j0 = (u % nchunks) * len;
+    const int64_t n = c - j0 < len ? c - j0 : len;
+    const int64_t o = row / J->b->n_inner, i = row % J->b->n_inner;
+    const T *in[RW_IN];
+    T *out[RW_OUT], *dst[RW_OUT];
+    for (int k = 0; k < RW_IN; k++) {
+        const fs_strides *s = &J->is[k];
+        if (!J->in[k]) {
+            in[k] = NULL;
+        } else if (k == 3) {
+            in[k] = J->in[k] + j0; /* pos_weight: contiguous per class */
+        } else {
+            const T *src = J->in[k] + o * s->outer + i * s->inner + j0 * s->cls;
+            if (s->cls == 1) {
+                in[k] = src;
+            } else {
+                T *d = buf + k * len;
+                for (int64_t j = 0; j < n; j++)
+                    d[j] = src[j * s->cls];
+                in[k] = d;
+            }
+        }
+    }
+    for (int k = 0; k < RW_OUT; k++) {
+        const fs_strides *s = &J->os[k];
+        dst[k] = J->out[k] ? J->out[k] + o * s->outer + i * s->inner + j0 * s->cls : NULL;
+        out[k] = dst[k] && s->cls != 1 ? buf + (RW_IN + k) * len : dst[k];
+    }
+    switch (J->kind) {
+    case RW_SIGMOID:
+        H(sigmoid_run)(in[0], out[0], n);
+        break;
+    case RW_BCE:
+        J->sums[u] = H(bce_run)(in[0], in[1], in[2], in[3], out[0], out[1], n, J->scale);
+        break;
+    case RW_SOFTMAX_BW:
+        H(softmax_bw_run)(in[0], in[1], out[0], n);
+        break;
+    default:
+        H(log_softmax_bw_run)(in[0], in[1], out[0], n);
+        break;
+    }
+    for (int k = 0; k < RW_OUT; k++)
+        if (dst[k] && out[k] != dst[k])
+            for (int64_t j = 0; j < n; j++)
+                dst[k][j * J->os[k].cls] = out[k][j];
+}
+
+static int H(rw_run)(const H(rwjob) *J)
+{
+    const int64_t c = J->b->n_classes, nrows = J->b->n_outer * J->b->n_inner;
+    if (nrows <= 0 || c <= 0)
+        return FS_OK;
+    const int elementwise = J->kind == RW_SIGMOID || J->kind == RW_BCE;
+    const int64_t len = elementwise && c > CHUNK ? CHUNK : c;
+    const int64_t nchunks = (c + len - 1) / len, nunits = nrows * nchunks;
+    int need_buf = 0;
+    for (int k = 0; k < 3; k++)
+        need_buf |= J->in[k] && J->is[k].cls != 1;
+    for (int k = 0; k < RW_OUT; k++)
+        need_buf |= J->out[k] && J->os[k].cls != 1;
+    int nt = fs_plan_threads(nrows * c);
+    if (nt > nunits)
+        nt = (int)nunits;
+    int status = FS_OK;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        T *buf = need_buf ? (T *)malloc((size_t)((RW_IN + RW_OUT) * len) * sizeof(T)) : NULL;
+        int mine = need_buf && !buf ? FS_ENOMEM : FS_OK;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t u = 0; u < nunits; u++)
+            if (mine == FS_OK)
+                H(rw_units)(J, nchunks, len, u, buf);
+        free(buf);
+        H(keep_error)(&status, mine);
+    }
+    return status;
+}
+
+static H(rwjob) H(rwjob_init)(int kind, const fs_batch *b)
+{
+    H(rwjob) J;
+    memset(&J, 0, sizeof J);
+    J.kind = kind;
+    J.b = b;
+    return J;
+}
+
+int K(sigmoid)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
+{
+    H(rwjob) J = H(rwjob_init)(RW_SIGMOID, b);
+    J.in[0] = x;
+    J.is[0] = *xs;
+    J.out[0] = y;
+    J.os[0] = *ys;
+    return H(rw_run)(&J);
+}
+
+int K(bce_logits)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_bce_args *a, double *row_sums,
+                  double *loss_sum, T *loss, const fs_strides *ls, T *grad, const fs_strides *gs)
+{
+    const int64_t c = b->n_classes, nrows = b->n_outer * b->n_inner;
+    const int64_t nchunks = c > CHUNK ? (c + CHUNK - 1) / CHUNK : 1;
+    H(rwjob) J = H(rwjob_init)(RW_BCE, b);
+    J.in[0] = x;
+    J.is[0] = *xs;
+    J.in[1] = (const T *)a->target;
+    J.is[1] = a->target_strides;
+    J.in[2] = (const T *)a->weight;
+    J.is[2] = a->weight_strides;
+    J.in[3] = (const T *)a->pos_weight;
+    J.out[0] = loss;
+    J.os[0] = loss ? *ls : *xs;
+    J.out[1] = grad;
+    J.os[1] = grad ? *gs : *xs;
+    J.scale = (T)a->grad_scale;
+    *loss_sum = 0.0;
+    if (nrows <= 0 || c <= 0) {
+        for (int64_t n = 0; n < nrows; n++)
+            row_sums[n] = 0.0;
+        return FS_OK;
+    }
+    /* one partial sum per chunk of a row; rows of one chunk use row_sums directly */
+    double *sums = nchunks > 1 ? (double *)malloc((size_t)(nrows * nchunks) * sizeof(double)) : row_sums;
+    if (!sums)
+        return FS_ENOMEM;
+    J.sums = sums;
+    int status = H(rw_run)(&J);
+    /* per row, then over rows, in order: the same result for any thread count */
+    double total = 0.0;
+    for (int64_t n = 0; n < nrows; n++) {
+        if (nchunks > 1) {
+            double s = 0.0;
+            for (int64_t k = 0; k < nchunks; k++)
+                s += sums[n * nchunks + k];
+            row_sums[n] = s;
+        }
+        total += row_sums[n];
+    }
+    if (sums != row_sums)
+        free(sums);
+    *loss_sum = total;
+    return status;
+}
+
+static int H(backward)(int kind, const fs_batch *b, const T *p, const fs_strides *ps, const T *g,
+                       const fs_strides *gs, T *gx, const fs_strides *gxs)
+{
+    H(rwjob) J = H(rwjob_init)(kind, b);
+    J.in[0] = p;
+    J.is[0] = *ps;
+    J.in[1] = g;
+    J.is[1] = *gs;
+    J.out[0] = gx;
+    J.os[0] = *gxs;
+    return H(rw_run)(&J);
+}
+
+int K(softmax_backward)(const fs_batch *b, const T *p, const fs_strides *ps, const T *g, const fs_strides *gs, T *gx,
+                        const fs_strides *gxs)
+{
+    return H(backward)(RW_SOFTMAX_BW, b, p, ps, g, gs, gx, gxs);
+}
+
+int K(log_softmax_backward)(const fs_batch *b, const T *lp, const fs_strides *lps, const T *g, const fs_strides *gs,
+                            T *gx, const fs_strides *gxs)
+{
+    return H(backward)(RW_LOG_SOFTMAX_BW, b, lp, lps, g, gs, gx, gxs);
+}
+
+#undef CHUNK
+#undef SUB_ITERS_RW
+#undef RW_IN
+#undef RW_OUT
