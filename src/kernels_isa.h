@@ -44,6 +44,8 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VWIDEN widen_sum_f32
 #define VGATHER_ROWS gather_rows_f32
 #define VSELECT select_f32
+#define VI vi32
+#define VLOGCORE log_core_f32
 #define select_nan_where_ninf nan_where_ninf_f32
 #include "kernels_dtype.h"
 #include "kernels_rowwise.h"
@@ -62,6 +64,8 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VWIDEN
 #undef VGATHER_ROWS
 #undef VSELECT
+#undef VI
+#undef VLOGCORE
 #undef select_nan_where_ninf
 
 #define T double
@@ -79,6 +83,8 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VWIDEN widen_sum_f64
 #define VGATHER_ROWS gather_rows_f64
 #define VSELECT select_f64
+#define VI vi64
+#define VLOGCORE log_core_f64
 #define select_nan_where_ninf nan_where_ninf_f64
 #include "kernels_dtype.h"
 #include "kernels_rowwise.h"
@@ -97,6 +103,8 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VWIDEN
 #undef VGATHER_ROWS
 #undef VSELECT
+#undef VI
+#undef VLOGCORE
 #undef select_nan_where_ninf
 
 #undef CAT_

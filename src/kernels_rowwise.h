@@ -24,11 +24,13 @@ FS_INLINE V H(vabs)(V x) { return VSELECT(x < 0, -x, x); }
 /*
  * e = exp(-|x|) and the two sigmoids from it, each without cancellation:
  * sigmoid(|x|) = 1 / (1 + e), sigmoid(-|x|) = e / (1 + e).
- * *pos = sigmoid(x), *neg = sigmoid(-x).  NaN stays NaN.
+ * *pos = sigmoid(x), *neg = sigmoid(-x).  NaN stays NaN.  With flush, e below
+ * the normal range (|x| > 87 in float) is 0 (the faster exp of the softmax
+ * kernels; for the loss, where such terms are far below its rounding).
  */
-FS_INLINE V H(sigmoids)(V x, V *pos, V *neg)
+FS_INLINE V H(sigmoids)(V x, V *pos, V *neg, const int flush)
 {
-    V e = VEXP(-H(vabs)(x));
+    V e = flush ? VEXPN(-H(vabs)(x)) : VEXP(-H(vabs)(x));
     V big = (T)1 / ((T)1 + e), small = e * big;
     *pos = VSELECT(x >= 0, big, small);
     *neg = VSELECT(x >= 0, small, big);
@@ -36,16 +38,18 @@ FS_INLINE V H(sigmoids)(V x, V *pos, V *neg)
 }
 
 /*
- * log1p(e) for e in [0, 1]: with u = 1 + e rounded, log(u) * e / (u - 1) is
- * accurate to a few ulp (the rounding of u cancels in the ratio; Goldberg,
- * "What every computer scientist should know about floating-point
- * arithmetic", 1991, theorem 4); where u rounds to 1, log1p(e) = e.
+ * log1p(e) for e in [0, 1], without forming 1 + e (whose rounding would lose
+ * the digits of a small e): up to sqrt(2) - 1, e is already the reduced
+ * argument f of log's core (exponent 0); above it, 1 + e = 2 (1 + f) with
+ * f = (e - 1) / 2 in (sqrt(1/2) - 1, 0] (exponent 1).  No special values
+ * reach it (e = exp(-|x|)), except NaN, which stays NaN.
  */
 FS_INLINE V H(log1p_unit)(V e)
 {
-    V u = (T)1 + e, d = u - (T)1;
-    V r = VLOG(u) * (e / VSELECT(d == 0, VSPLAT(1), d));
-    return VSELECT(d == 0, e, r);
+    const T SQRT2M1 = (T)0.41421356237309504880;
+    const VI above = e > SQRT2M1;
+    V f = VSELECT(above, (e - (T)1) * (T)0.5, e);
+    return VLOGCORE(f, VSELECT(above, VSPLAT(1), VSPLAT(0)));
 }
 
 /* y = sigmoid(x) over n contiguous elements */
@@ -54,11 +58,11 @@ static void H(sigmoid_run)(const T *x, T *y, int64_t n)
     int64_t j = 0;
     V pos, neg;
     for (; j + LANES <= n; j += LANES) {
-        H(sigmoids)(VLOAD(x + j), &pos, &neg);
+        H(sigmoids)(VLOAD(x + j), &pos, &neg, 0);
         VSTORE(y + j, pos);
     }
     if (j < n) {
-        H(sigmoids)(H(load_tail)(x + j, n - j, 0), &pos, &neg);
+        H(sigmoids)(H(load_tail)(x + j, n - j, 0), &pos, &neg, 0);
         H(store_tail)(y + j, n - j, pos);
     }
 }
@@ -77,7 +81,7 @@ static void H(sigmoid_run)(const T *x, T *y, int64_t n)
 FS_INLINE V H(bce_vec)(V x, V t, V w, V pw, T scale, V *grad, const int has_w, const int has_pw)
 {
     V pos, neg;
-    V e = H(sigmoids)(x, &pos, &neg);
+    V e = H(sigmoids)(x, &pos, &neg, 1);
     V one_t = (T)1 - t, pt = pw * t;
     *grad = (one_t * pos - pt * neg) * (has_w ? w * scale : VSPLAT(scale));
     V lw = has_pw ? (T)1 + (pw - (T)1) * t : VSPLAT(1);

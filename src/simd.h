@@ -289,6 +289,46 @@ FS_INLINE vf64 expneg_f64(vf64 x)
     return p * (vf64)e;
 }
 
+/* e ln 2 + log(1 + f) for f in [sqrt(1/2) - 1, sqrt(2) - 1] (the reduced argument of log_f32) */
+FS_INLINE vf32 log_core_f32(vf32 f, vf32 e)
+{
+    vf32 z = f * f;
+    vf32 p = splat_f32(7.0376836292e-2f);
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    vf32 y = p * f * z;
+    y = y + e * -2.12194440e-4f;
+    y = y - 0.5f * z;
+    return (f + y) + e * 0.693359375f;
+}
+
+/* e ln 2 + log(1 + f) for f in [sqrt(1/2) - 1, sqrt(2) - 1] (the reduced argument of log_f64) */
+FS_INLINE vf64 log_core_f64(vf64 f, vf64 e)
+{
+    vf64 z = f * f;
+    vf64 P = splat_f64(1.01875663804580931796e-4);
+    P = P * f + 4.97494994976747001425e-1;
+    P = P * f + 4.70579119878881725854e0;
+    P = P * f + 1.44989225341610930846e1;
+    P = P * f + 1.79368678507819816313e1;
+    P = P * f + 7.70838733755885391666e0;
+    vf64 Q = f + 1.12873587189167450590e1;
+    Q = Q * f + 4.52279145837532221105e1;
+    Q = Q * f + 8.29875266912776603211e1;
+    Q = Q * f + 7.11544750618563894466e1;
+    Q = Q * f + 2.31251620126765340583e1;
+    vf64 y = f * (z * P / Q);
+    y = y - e * 2.121944400546905827679e-4;
+    y = y - 0.5 * z;
+    return (f + y) + e * 0.693359375;
+}
+
 /*
  * log(x), vectorized, for every input: log(+-0) = -inf, log(x < 0) = NaN,
  * log(+inf) = +inf, NaN -> NaN, subnormal inputs scaled into the normal range
@@ -313,20 +353,7 @@ FS_INLINE vf32 log_f32(vf32 x)
     vi32 lo = m < SQRTHF;
     e = e - select_f32(lo, splat_f32(1.0f), splat_f32(0.0f));
     vf32 f = select_f32(lo, m + m, m) - 1.0f;
-    vf32 z = f * f;
-    vf32 p = splat_f32(7.0376836292e-2f);
-    p = p * f - 1.1514610310e-1f;
-    p = p * f + 1.1676998740e-1f;
-    p = p * f - 1.2420140846e-1f;
-    p = p * f + 1.4249322787e-1f;
-    p = p * f - 1.6668057665e-1f;
-    p = p * f + 2.0000714765e-1f;
-    p = p * f - 2.4999993993e-1f;
-    p = p * f + 3.3333331174e-1f;
-    vf32 y = p * f * z;
-    y = y + e * -2.12194440e-4f;
-    y = y - 0.5f * z;
-    vf32 r = (f + y) + e * 0.693359375f;
+    vf32 r = log_core_f32(f, e);
     r = select_f32(x == __builtin_inff(), x, r);
     r = select_f32(x == 0.0f, splat_f32(-__builtin_inff()), r);
     r = select_f32((x < 0.0f) | (x != x), splat_f32(__builtin_nanf("")), r);
@@ -346,22 +373,7 @@ FS_INLINE vf64 log_f64(vf64 x)
     vi64 lo = m < SQRTH;
     e = e - select_f64(lo, splat_f64(1.0), splat_f64(0.0));
     vf64 f = select_f64(lo, m + m, m) - 1.0;
-    vf64 z = f * f;
-    vf64 P = splat_f64(1.01875663804580931796e-4);
-    P = P * f + 4.97494994976747001425e-1;
-    P = P * f + 4.70579119878881725854e0;
-    P = P * f + 1.44989225341610930846e1;
-    P = P * f + 1.79368678507819816313e1;
-    P = P * f + 7.70838733755885391666e0;
-    vf64 Q = f + 1.12873587189167450590e1;
-    Q = Q * f + 4.52279145837532221105e1;
-    Q = Q * f + 8.29875266912776603211e1;
-    Q = Q * f + 7.11544750618563894466e1;
-    Q = Q * f + 2.31251620126765340583e1;
-    vf64 y = f * (z * P / Q);
-    y = y - e * 2.121944400546905827679e-4;
-    y = y - 0.5 * z;
-    vf64 r = (f + y) + e * 0.693359375;
+    vf64 r = log_core_f64(f, e);
     r = select_f64(x == __builtin_inf(), x, r);
     r = select_f64(x == 0.0, splat_f64(-__builtin_inf()), r);
     r = select_f64((x < 0.0) | (x != x), splat_f64(__builtin_nan("")), r);
