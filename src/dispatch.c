@@ -86,17 +86,18 @@ int fs_isa_supported(int isa)
 #ifdef FS_HAVE_AVX2
     case FS_ISA_AVX2:
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 #endif
 #ifdef FS_HAVE_AVX512
     case FS_ISA_AVX512:
         __builtin_cpu_init();
 #ifdef FS_AVX512_AS_AVX2
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 #else
         /* libgcc's checks include the OS's support for the AVX-512 register state */
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("f16c");
 #endif
 #endif
     default:
@@ -118,6 +119,8 @@ static const fs_kernel_table *table(void)
         active = fs_best_isa();
     return tables[active];
 }
+
+const fs_kernel_table *fs_active_table(void) { return table(); }
 
 int fs_active_isa(void)
 {

@@ -33,7 +33,12 @@ typedef struct fs_kernel_table {
     void (*vexp_f64)(const double *, double *, int64_t);
     void (*vlog_f32)(const float *, float *, int64_t);
     void (*vlog_f64)(const double *, double *, int64_t);
+    void (*h2f)(const uint16_t *, float *, int64_t);
+    void (*f2h)(const float *, uint16_t *, int64_t);
 } fs_kernel_table;
+
+/* The table of the active instruction set. */
+const fs_kernel_table *fs_active_table(void);
 
 /* Threads for a call over `work` elements: the configured count, fewer for
  * small problems (each thread gets at least fs_tuning.min_work_per_thread

@@ -1,7 +1,8 @@
 /*
  * float16 entry points.  float16 data (IEEE binary16, passed as its uint16_t
  * bits) is computed in float32 by the float kernels, one unit of rows at a
- * time: a unit's rows are converted into a per-thread float scratch block of
+ * time (the conversions are those of the active instruction set, see
+ * half_convert.h): a unit's rows are converted into a per-thread float scratch block of
  * about UNIT_ELEMS elements (it stays in L2), the float kernel runs on the
  * block in place, and its outputs are rounded once to float16 into place.  No
  * float copy of the whole array is made (a single row longer than the unit is
@@ -23,59 +24,7 @@
 
 #define UNIT_ELEMS 16384
 
-/*
- * Conversions, 4 lanes at a time on GCC/Clang vector extensions (one SSE2
- * register; no F16C needed), branch-free so that every lane takes the same
- * path.  The bit manipulations follow F. Giesen's public-domain
- * half_to_float and float_to_half_fast3_rtne
- * (https://gist.github.com/rygorous/2144712).
- */
-typedef uint16_t hv16 __attribute__((vector_size(8)));
-typedef uint32_t hvu __attribute__((vector_size(16)));
-typedef int32_t hvi __attribute__((vector_size(16)));
-typedef float hvf __attribute__((vector_size(16)));
-#define HL 4
-
-static inline hvu sel(hvi m, hvu a, hvu b) { return ((hvu)m & a) | (~(hvu)m & b); }
-
-/*
- * float16 -> float, exact: the exponent is rebiased with integer arithmetic,
- * and a subnormal half becomes a normal float through one exact subtraction,
- * 2^-14 (1 + m/1024) - 2^-14 = m 2^-24, so that no float subnormal is involved
- * (exact under flush-to-zero and denormals-are-zero modes too).
- */
-static inline hvf h2f_vec(hv16 h)
-{
-    const hvu hu = __builtin_convertvector(h, hvu);
-    hvu u = (hu & 0x7fffu) << 13; /* exponent and mantissa in float position */
-    const hvu exp = u & 0x0f800000u;
-    u += (uint32_t)(127 - 15) << 23;                                      /* rebias */
-    u += (hvu)(exp == 0x0f800000u) & ((uint32_t)(128 - 16) << 23);      /* inf, NaN: exponent all ones */
-    const hvi sub = (hvi)(exp == 0);
-    u += (hvu)sub & (1u << 23);
-    hvf f = (hvf)u;
-    f = (hvf)sel(sub, (hvu)(f - 6.103515625e-05f), (hvu)f);               /* minus 2^-14 */
-    return (hvf)((hvu)f | ((hu & 0x8000u) << 16));
-}
-
-/*
- * float -> float16, rounded to nearest even; overflow gives inf, NaN a quiet
- * NaN; below the float16 normal range, adding 0.5 (whose ulp 2^-24 is the
- * float16 subnormal step) rounds to the subnormal.
- */
-static inline hv16 f2h_vec(hvf f)
-{
-    hvu u = (hvu)f;
-    const hvu sign = (u >> 16) & 0x8000u;
-    u &= 0x7fffffffu;
-    const hvu big = sel((hvi)(u > 0x7f800000u), (hvu){0} + 0x7e00u, (hvu){0} + 0x7c00u);
-    const hvu small = (hvu)((hvf)u + 0.5f) - 0x3f000000u;
-    const hvu normal = (u + ((uint32_t)(15 - 127) << 23) + 0xfffu + ((u >> 13) & 1u)) >> 13;
-    hvu o = sel((hvi)(u >= 0x47800000u), big, sel((hvi)(u < 0x38800000u), small, normal));
-    return __builtin_convertvector(o | sign, hv16);
-}
-
-/* dst[j] = src[j * s] as float, j < n (tmp: n halves of scratch when s != 1) */
+/* dst[j] = src[j * s] as float, j < n (tmp: n halves of scratch) */
 static void h2f_row(const uint16_t *src, int64_t s, float *dst, int64_t n, uint16_t *tmp)
 {
     if (s != 1) {
@@ -83,43 +32,19 @@ static void h2f_row(const uint16_t *src, int64_t s, float *dst, int64_t n, uint1
             tmp[j] = src[j * s];
         src = tmp;
     }
-    int64_t j = 0;
-    for (; j + HL <= n; j += HL) {
-        hv16 h;
-        memcpy(&h, src + j, sizeof h);
-        hvf f = h2f_vec(h);
-        memcpy(dst + j, &f, sizeof f);
-    }
-    if (j < n) {
-        hv16 h = {0};
-        memcpy(&h, src + j, (size_t)(n - j) * sizeof(uint16_t));
-        hvf f = h2f_vec(h);
-        memcpy(dst + j, &f, (size_t)(n - j) * sizeof(float));
-    }
+    fs_active_table()->h2f(src, dst, n);
 }
 
 /* dst[j * s] = src[j] rounded to float16, j < n */
-static void f2h_row(const float *src, uint16_t *dst, int64_t s, int64_t n)
+static void f2h_row(const float *src, uint16_t *dst, int64_t s, int64_t n, uint16_t *tmp)
 {
-    int64_t j = 0;
-    for (; j + HL <= n; j += HL) {
-        hvf f;
-        memcpy(&f, src + j, sizeof f);
-        hv16 h = f2h_vec(f);
-        if (s == 1) {
-            memcpy(dst + j, &h, sizeof h);
-        } else {
-            for (int k = 0; k < HL; k++)
-                dst[(j + k) * s] = h[k];
-        }
+    if (s == 1) {
+        fs_active_table()->f2h(src, dst, n);
+        return;
     }
-    if (j < n) {
-        hvf f = {0};
-        memcpy(&f, src + j, (size_t)(n - j) * sizeof(float));
-        hv16 h = f2h_vec(f);
-        for (int64_t k = 0; k < n - j; k++)
-            dst[(j + k) * s] = h[k];
-    }
+    fs_active_table()->f2h(src, tmp, n);
+    for (int64_t j = 0; j < n; j++)
+        dst[j * s] = tmp[j];
 }
 
 /* One unit: rows i0 .. i0 + ni - 1 of outer index o, n0 = o * n_inner + i0 its first row. */
@@ -169,9 +94,9 @@ static int run_unit(const half_job *J, const unit_t *u, float *x32, float *aux, 
         return status;
     if (J->y)
         for (int64_t r = 0; r < u->ni; r++)
-            f2h_row(x32 + r * c, J->y + u->o * J->ys->outer + (u->i0 + r) * J->ys->inner, J->ys->cls, c);
+            f2h_row(x32 + r * c, J->y + u->o * J->ys->outer + (u->i0 + r) * J->ys->inner, J->ys->cls, c, tmp);
     if (J->row_out)
-        f2h_row(aux, J->row_out + u->n0, 1, u->ni);
+        f2h_row(aux, J->row_out + u->n0, 1, u->ni, tmp);
     return FS_OK;
 }
 
@@ -196,8 +121,8 @@ static int run_half(const half_job *J)
     {
         float *x32 = (float *)malloc((size_t)(rpu * c) * sizeof(float));
         float *aux = (float *)malloc((size_t)rpu * sizeof(float));
-        uint16_t *tmp = J->xs->cls != 1 ? (uint16_t *)malloc((size_t)c * sizeof(uint16_t)) : NULL;
-        int mine = x32 && aux && (tmp || J->xs->cls == 1) ? FS_OK : FS_ENOMEM;
+        uint16_t *tmp = (uint16_t *)malloc((size_t)c * sizeof(uint16_t));
+        int mine = x32 && aux && tmp ? FS_OK : FS_ENOMEM;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif

@@ -1,4 +1,4 @@
-/* Kernels for AVX2 + FMA (x86-64-v3), selected at run time by dispatch.c.
+/* Kernels for AVX2 + FMA + F16C (x86-64-v3), selected at run time by dispatch.c.
  * The target is enabled for this file only, so the rest of the build stays
  * at the baseline and runs on any x86-64 CPU. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #define FS_VBYTES 32
 #define ISA avx2
 #include "kernels_isa.h"

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #ifdef FS_AVX512_AS_AVX2
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #else
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl")
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,f16c")
 #endif
 #define FS_VBYTES 64
 #define ISA avx512

@@ -14,6 +14,7 @@
 #include "fastsoftmax.h"
 #include "dispatch.h"
 #include "simd.h"
+#include "half_convert.h"
 
 /* what the output pass of a row writes, and which kernel a batch job runs */
 enum { OUT_NONE, OUT_EXP, OUT_LOG };
@@ -122,6 +123,8 @@ static void TCAT(fs_vexp_f32, ISA)(const float *x, float *y, int64_t n) { vexp_a
 static void TCAT(fs_vexp_f64, ISA)(const double *x, double *y, int64_t n) { vexp_array_f64(x, y, n); }
 static void TCAT(fs_vlog_f32, ISA)(const float *x, float *y, int64_t n) { vlog_array_f32(x, y, n); }
 static void TCAT(fs_vlog_f64, ISA)(const double *x, double *y, int64_t n) { vlog_array_f64(x, y, n); }
+static void TCAT(fs_h2f, ISA)(const uint16_t *x, float *y, int64_t n) { h2f_array(x, y, n); }
+static void TCAT(fs_f2h, ISA)(const float *x, uint16_t *y, int64_t n) { f2h_array(x, y, n); }
 
 const fs_kernel_table TCAT(fs_table, ISA) = {
     KN(softmax, f32),       KN(softmax, f64),   KN(log_softmax, f32), KN(log_softmax, f64),
@@ -130,4 +133,6 @@ const fs_kernel_table TCAT(fs_table, ISA) = {
     KN(softmax_backward, f32), KN(softmax_backward, f64), KN(log_softmax_backward, f32), KN(log_softmax_backward, f64),
     /* exposed for the accuracy tests of the vectorized exp and log */
     TCAT(fs_vexp_f32, ISA), TCAT(fs_vexp_f64, ISA), TCAT(fs_vlog_f32, ISA), TCAT(fs_vlog_f64, ISA),
+    /* float16 conversions of src/half.c */
+    TCAT(fs_h2f, ISA),      TCAT(fs_f2h, ISA),
 };
