@@ -127,7 +127,7 @@ def case_half_softmax(shape):
     y16, y32 = np.zeros_like(x16), np.zeros_like(x32)
     impls = [BarImpl("fastsoftmax float16", lambda: fs.softmax(x16, out=y16)),
              BarImpl("fastsoftmax float32", lambda: fs.softmax(x32, out=y32)),
-             BarImpl("numpy float16 via float32", lambda: fs.softmax(x16.astype(np.float32)).astype(np.float16))]
+             BarImpl("fastsoftmax on a float32 copy", lambda: fs.softmax(x16.astype(np.float32)).astype(np.float16))]
     torch = _torch()
     if torch is not None:
         xt = torch.from_numpy(x16)

@@ -1,5 +1,6 @@
-"""fastsoftmax: fast and exact softmax, log-softmax, logsumexp and fused
-softmax cross-entropy (loss and gradient in one pass) for NumPy arrays.
+"""fastsoftmax: fast and exact softmax, log-softmax, logsumexp, fused softmax
+cross-entropy and binary cross-entropy (loss and gradient in one pass), and
+loss objects for NumPy models.
 
 Hot loops are C kernels (src/) with explicit SIMD, chosen at run time for the
 CPU; :mod:`fastsoftmax.reference` holds plain NumPy float64 implementations of
@@ -42,9 +43,10 @@ from . import _config
 from ._config import backend_info, get_num_threads, set_num_threads, show_config
 from .functional import (binary_cross_entropy_with_logits, cross_entropy, log_softmax, log_softmax_backward,
                          logsumexp, sigmoid, softmax, softmax_backward)
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
-           "softmax_backward", "log_softmax_backward", "set_num_threads", "get_num_threads", "show_config",
-           "backend_info", "__version__"]
+           "softmax_backward", "log_softmax_backward", "CrossEntropyLoss", "BCEWithLogitsLoss", "set_num_threads",
+           "get_num_threads", "show_config", "backend_info", "__version__"]
 
 _config._from_environment()

@@ -12,6 +12,9 @@
 
 ``python -m fastsoftmax bench [options]`` instead measures the issue's performance bars
 (the same as ``python benchmarks/bars.py``; see ``python -m fastsoftmax bench --help``).
+
+``python -m fastsoftmax demo [options]`` trains small NumPy networks with the loss objects
+of ``fastsoftmax.losses`` against plain NumPy losses (see ``python -m fastsoftmax demo --help``).
 """
 
 import argparse
@@ -320,11 +323,16 @@ def main(argv=None):
         from fastsoftmax import _bench
 
         return _bench.bars_main(argv[1:], prog="python -m fastsoftmax bench")
+    if argv and argv[0] == "demo":
+        from fastsoftmax import demo
+
+        return demo.main(argv[1:], prog="python -m fastsoftmax demo")
     parser = argparse.ArgumentParser(
         prog="python -m fastsoftmax",
         description="Check the fastsoftmax kernels against the float64 reference, then time "
                     "softmax and fused cross-entropy forward+backward against NumPy and PyTorch.  "
-                    "'python -m fastsoftmax bench --help': the issue's performance bars instead.")
+                    "'python -m fastsoftmax bench --help': the issue's performance bars instead; "
+                    "'python -m fastsoftmax demo --help': train NumPy networks with the loss objects.")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES,
                         help="comma-separated NxC benchmark shapes (default: %(default)s)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",

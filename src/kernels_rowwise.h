@@ -83,8 +83,11 @@ FS_INLINE V H(bce_vec)(V x, V t, V w, V pw, T scale, V *grad, const int has_w, c
     V pos, neg;
     V e = H(sigmoids)(x, &pos, &neg, 1);
     V one_t = (T)1 - t, pt = pw * t;
-    *grad = (one_t * pos - pt * neg) * (has_w ? w * scale : VSPLAT(scale));
     V lw = has_pw ? (T)1 + (pw - (T)1) * t : VSPLAT(1);
+    V g = one_t * pos - pt * neg;
+    if (has_pw)
+        g += lw - lw; /* NaN where lw is infinite, as torch's lw sigmoid(x) - pw t = inf - inf */
+    *grad = g * (has_w ? w * scale : VSPLAT(scale));
     V l = VSELECT(x >= 0, one_t * x, pt * -x) + lw * H(log1p_unit)(e);
     /* torch's form gives -inf + inf = NaN at x = -inf (whatever t is): so do we */
     l = VSELECT(x == -(T)INFINITY, VSPLAT(NAN), l);
