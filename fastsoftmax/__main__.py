@@ -246,8 +246,104 @@ def run_checks():
                 return results
 
             chk.run("cross_entropy+grad " + tag, c_ce)
+    _check_loss_family(chk, fs, ref, rng)
     print("checks: %d passed, %d failed" % (chk.n_pass, chk.n_fail), flush=True)
     return chk.n_fail == 0
+
+
+def _f16_ulps(got, ref64):
+    """Largest distance in float16 ulps between got (float16) and ref64 rounded to float16."""
+    r = ref64.astype(np.float16)
+    g = np.asarray(got, np.float16)
+    fin = np.isfinite(r)
+    same_special = np.array_equal(np.isnan(g), np.isnan(r)) and np.array_equal(g[~fin & ~np.isnan(r)],
+                                                                                  r[~fin & ~np.isnan(r)])
+    if not fin.any():
+        return (0.0 if same_special else np.inf), 0 if same_special else 1
+    ulp = np.spacing(np.abs(r[fin])).astype(np.float64)
+    d = np.abs(g[fin].astype(np.float64) - r[fin].astype(np.float64)) / ulp
+    worst = float(d.max())
+    bad = int((d > 1).sum()) + (0 if same_special else 1)
+    return worst, bad
+
+
+def _check_loss_family(chk, fs, ref, rng):
+    """The loss family (issue 4): sigmoid, BCE with logits, z_loss, the backward functions, float16."""
+    for dtype in (np.float32, np.float64):
+        dt = np.dtype(dtype)
+        rel, tiny = _BARS[dt]["rel"], _BARS[dt]["tiny"]
+        for shape in ((7, 5), (33, 1000), (3, 20001)):
+            tag = "%s %s" % (dt.name, "x".join(map(str, shape)))
+            x, x64 = _check_inputs(shape, dtype, rng, specials=False)
+            x[0, 0], x[-1, -1] = 1e4, -1e4
+            x64 = x.astype(np.float64)
+
+            def c_sigmoid():
+                s = fs.sigmoid(x)
+                _cast_check(s, dt, "sigmoid")
+                sr = ref.sigmoid(x64)
+                return [("sigmoid", *_excess(s, sr, rel * np.abs(sr) + tiny))]
+
+            def c_bce():
+                t = rng.random(shape).astype(dtype)
+                w = rng.uniform(0.25, 2.0, size=(shape[0], 1)).astype(dtype)
+                pw = rng.uniform(0.5, 4.0, size=shape[-1]).astype(dtype)
+                out = []
+                for red in ("mean", "sum", "none"):
+                    loss, grad = fs.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw, reduction=red,
+                                                                     return_grad=True)
+                    lr, gr = ref.binary_cross_entropy_with_logits(x64, t.astype(np.float64), weight=w.astype(np.float64),
+                                                                  pos_weight=pw.astype(np.float64), reduction=red,
+                                                                  return_grad=True)
+                    r = np.abs(w.astype(np.float64)) * np.maximum(1.0, pw) / (x.size if red == "mean" else 1)
+                    out.append(("[%s] loss" % red, *_excess(loss, lr, rel * (1 + np.abs(lr)))))
+                    out.append(("[%s] grad" % red, *_excess(grad, gr, rel * (np.abs(gr) + r))))
+                return out
+
+            def c_zloss():
+                t = rng.integers(0, shape[-1], size=shape[0])
+                w = rng.uniform(0.25, 2.0, size=shape[-1]).astype(dtype)
+                loss, grad = fs.cross_entropy(x, t, weight=w, z_loss=1e-3, return_grad=True)
+                lr, gr = ref.cross_entropy(x64, t, weight=w.astype(np.float64), z_loss=1e-3, return_grad=True)
+                lse = np.abs(ref.logsumexp(x64))
+                r = np.expand_dims(_row_factors(shape, -1, t, w, -100, "mean", 0.0, False) * (1 + 2e-3 * lse), -1)
+                return [("loss", *_excess(loss, lr, rel * (1 + abs(lr)))),
+                        ("grad", *_excess(grad, gr, rel * (np.abs(gr) + r)))]
+
+            def c_backward():
+                g = rng.standard_normal(shape).astype(dtype)
+                g64 = g.astype(np.float64)
+                p, lp = fs.softmax(x), fs.log_softmax(x)
+                p64, lp64 = p.astype(np.float64), lp.astype(np.float64)
+                sb, lb = fs.softmax_backward(p, g), fs.log_softmax_backward(lp, g)
+                sr, lr = ref.softmax_backward(p64, g64), ref.log_softmax_backward(lp64, g64)
+                sbar = rel * p64 * (np.abs(g64) + (p64 * np.abs(g64)).sum(-1, keepdims=True)) + tiny
+                lbar = rel * (np.abs(g64) + np.exp(lp64) * np.abs(g64).sum(-1, keepdims=True)) + tiny
+                return [("softmax_backward", *_excess(sb, sr, sbar)), ("log_softmax_backward", *_excess(lb, lr, lbar))]
+
+            chk.run("sigmoid            " + tag, c_sigmoid)
+            chk.run("bce_with_logits    " + tag, c_bce)
+            chk.run("cross_entropy z    " + tag, c_zloss)
+            chk.run("softmax backward   " + tag, c_backward)
+
+    for shape in ((7, 5), (33, 1000), (3, 20001)):
+        tag = "float16 %s" % "x".join(map(str, shape))
+        x = (rng.standard_normal(shape) * 4).astype(np.float16)
+        x64 = x.astype(np.float64)
+
+        def c_half():
+            out = [("softmax (f16 ulps)", *_f16_ulps(fs.softmax(x), ref.softmax(x64))),
+                   ("log_softmax (f16 ulps)", *_f16_ulps(fs.log_softmax(x), ref.log_softmax(x64))),
+                   ("logsumexp (f16 ulps)", *_f16_ulps(fs.logsumexp(x), ref.logsumexp(x64)))]
+            t = rng.integers(0, shape[-1], size=shape[0])
+            loss, grad = fs.cross_entropy(x, t, return_grad=True)
+            _dtype_of_scalar(loss, np.float32, "float16 cross_entropy loss")
+            _cast_check(grad, np.float16, "float16 cross_entropy grad")
+            lr = ref.cross_entropy(x64, t)
+            out.append(("cross_entropy loss", *_excess(loss, lr, 2e-6 * (1 + abs(lr)))))
+            return out
+
+        chk.run("float16            " + tag, c_half)
 
 
 # ----------------------------------------------------------------------------- benchmark

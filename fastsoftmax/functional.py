@@ -7,6 +7,7 @@ kernel of :mod:`fastsoftmax._kernels` (which calls the C function of the same
 name in ``src/``).  Nothing here loops over rows.
 """
 
+import numbers
 import operator
 
 import numpy as np
@@ -69,14 +70,16 @@ def _check_out(out, shape, dtype, name="out", contiguous=False):
     return out
 
 
+def _real(value, name):
+    """value as a float, or TypeError unless it is a real number (not bool, not a string)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
 def _nonnegative(value, name):
     """value as a finite float >= 0, or TypeError / ValueError."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    v = _real(value, name)
     if not (np.isfinite(v) and v >= 0.0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
@@ -287,10 +290,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     # ---- options
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    try:
-        label_smoothing = float(label_smoothing)
-    except (TypeError, ValueError):
-        raise TypeError(f"label_smoothing must be a number, got {label_smoothing!r}") from None
+    label_smoothing = _real(label_smoothing, "label_smoothing")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     z_loss = _nonnegative(z_loss, "z_loss")

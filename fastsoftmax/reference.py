@@ -8,7 +8,13 @@ kernels), and computes everything in float64 whatever the input dtype:
 * ``log_softmax(x)[j]  = (x[j] - m) - log(sum_c exp(x[c] - m))``
 * ``logsumexp(x)       = m + log(sum_c exp(x[c] - m))``
 * ``cross_entropy``    = ``torch.nn.functional.cross_entropy`` with the class axis
-  given by ``axis`` (default last), optionally with its analytic gradient.
+  given by ``axis`` (default last), optionally with its analytic gradient, plus an
+  optional z-loss term ``z_loss * logsumexp(row)**2``.
+* ``sigmoid(x)         = 1 / (1 + exp(-x))``
+* ``binary_cross_entropy_with_logits`` = ``torch.nn.functional.binary_cross_entropy_with_logits``
+  (``weight``, ``pos_weight`` along the last axis), optionally with its gradient.
+* ``softmax_backward`` / ``log_softmax_backward``: the vector-Jacobian products
+  ``p * (g - sum(p * g))`` and ``g - exp(lp) * sum(g)`` along ``axis``.
 
 The functions have the signatures of the public API (``fastsoftmax.softmax`` ...),
 perform the same argument checks and raise the same exception types with the same
@@ -24,17 +30,23 @@ probability exactly 0.  ``logsumexp`` follows ``torch.logsumexp``: all ``-inf`` 
 ``-inf``; ``+inf`` present (and no NaN) -> ``+inf``; NaN present -> NaN; an empty
 class axis -> ``-inf``.
 
-Only NumPy is imported, so this file can be used on its own (without the compiled
-extension) as ``import reference`` after adding its directory to ``sys.path``.
+Only NumPy (and the standard library) is imported, so this file can be used on its
+own (without the compiled extension) as ``import reference`` after adding its
+directory to ``sys.path``.
 """
 
+import math
+import numbers
 import operator
 
 import numpy as np
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
+           "softmax_backward", "log_softmax_backward"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: sigmoid and binary_cross_entropy_with_logits also accept float16 (computed in float32 by the API).
+_HALF_FLOAT_DTYPES = (np.dtype(np.float16),) + _FLOAT_DTYPES
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -169,6 +181,7 @@ def cross_entropy(
     ignore_index=-100,
     reduction="mean",
     label_smoothing=0.0,
+    z_loss=0.0,
     return_grad=False,
     out=None,
 ):
@@ -199,6 +212,13 @@ def cross_entropy(
 
     with ``s_n = 1/N`` for mean and 1 otherwise (``ignore_index`` does not apply).
 
+    z-loss (``z = z_loss >= 0``, ``lse_n = logsumexp`` of the row): every row not
+    ignored adds ``w_row * z * lse_n**2`` to its loss and
+    ``s_n * w_row * 2 * z * lse_n * p_j`` to its gradient, with ``w_row = w[y_n]``
+    for index targets (1 without weights) and ``w_row = 1`` for probability targets.
+    The mean divides by the same ``D`` / ``N`` as above.  ``z = 0`` adds nothing
+    (not even ``0 * inf``).
+
     Returns ``loss`` -- an ``np.float64`` for "mean"/"sum", a float64 array with the
     batch shape for "none" -- or ``(loss, grad)`` when ``return_grad`` is true.  The
     gradient is ``d loss / d logits`` (of ``loss.sum()`` for "none"), float64 with the
@@ -210,9 +230,16 @@ def cross_entropy(
     ax = _normalize_axis(axis, logits.ndim)
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}")
     eps = float(label_smoothing)
     if not 0.0 <= eps <= 1.0:  # also rejects NaN
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    if isinstance(z_loss, (bool, np.bool_)) or not isinstance(z_loss, numbers.Real):
+        raise TypeError(f"z_loss must be a real number, got {z_loss!r}")
+    z = float(z_loss)
+    if not (math.isfinite(z) and z >= 0.0):
+        raise ValueError(f"z_loss must be a finite number >= 0, got {z_loss!r}")
     C = logits.shape[ax]
     batch_shape = logits.shape[:ax] + logits.shape[ax + 1 :]
 
@@ -263,6 +290,7 @@ def cross_entropy(
             t = np.moveaxis(target.astype(np.float64), ax, -1)
             t_s = t * (1.0 - eps) + eps / C
             loss_rows = -np.sum(w * t_s * lp, axis=-1)
+            w_row = np.ones(batch_shape)  # the z-loss term of a probability-target row has weight 1
             n_rows = int(np.prod(batch_shape, dtype=np.int64))
             denom = float(n_rows)
             active = np.ones(batch_shape, dtype=bool)
@@ -274,6 +302,11 @@ def cross_entropy(
             loss_rows = (1.0 - eps) * w_y * (-lp_y)
             if eps > 0.0:
                 loss_rows = loss_rows + (eps / C) * np.sum(w * (-lp), axis=-1)
+            w_row = w_y  # the z-loss term is weighted by the class weight of the row's target
+        if z > 0.0:
+            lse = _logsumexp_last(x)
+            loss_rows = loss_rows + w_row * z * lse**2
+        if not prob_targets:
             loss_rows = np.where(active, loss_rows, 0.0)  # ignored rows: exactly 0 (even if NaN/inf)
             denom = float(np.sum(np.where(active, w_y, 0.0)))
 
@@ -308,6 +341,8 @@ def cross_entropy(
             g = (1.0 - eps) * w_y[..., None] * (p - onehot)
             if eps > 0.0:
                 g = g + (eps / C) * (np.sum(w) * p - w)
+        if z > 0.0:
+            g = g + w_row[..., None] * (2.0 * z) * lse[..., None] * p
         g = np.where(s_n != 0.0, s_n * g, 0.0)  # ignored rows: exactly 0 (even for NaN rows)
         grad = np.ascontiguousarray(np.moveaxis(g, -1, ax))
 
@@ -315,3 +350,196 @@ def cross_entropy(
         out[...] = grad
         return loss, out
     return loss, grad
+
+
+# ----------------------------------------------------------------------------- sigmoid and binary cross-entropy
+
+
+def _as_half_or_float(x, name):
+    """Return ``x`` as an ndarray, raising TypeError unless it is float16/float32/float64."""
+    x = np.asarray(x)
+    if x.dtype not in _HALF_FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float16, float32 or float64, got {x.dtype}")
+    return x
+
+
+def _sigmoid64(z):
+    """``1 / (1 + exp(-z))`` of a float64 array without overflow: with ``e = exp(-|z|)`` in (0, 1],
+    ``1 / (1 + e)`` for ``z >= 0`` and ``e / (1 + e)`` for ``z < 0`` (NaN stays NaN)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softplus_neg64(z):
+    """``softplus(-z) = log(1 + exp(-z)) = log1p(exp(-|z|)) + max(-z, 0)`` of a float64 array (stable)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0.0)
+
+
+def sigmoid(x, *, out=None):
+    """Logistic sigmoid ``1 / (1 + exp(-x))`` elementwise, computed in float64.
+
+    ``x``: float16, float32 or float64, any shape (0-d included).  Returns a float64
+    array of ``x``'s shape, or ``out`` (same shape and dtype as ``x``, writable, any
+    strides; may be ``x``) filled with the rounded result.  ``sigmoid(+inf) = 1``,
+    ``sigmoid(-inf) = 0``, NaN stays NaN.
+    """
+    x = _as_half_or_float(x, "x")
+    if out is not None:
+        _check_out(out, x.shape, x.dtype, require_contiguous=False)
+    s = _sigmoid64(x.astype(np.float64))
+    if out is not None:
+        out[...] = s
+        return out
+    return np.array(s, dtype=np.float64, order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
+
+
+def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean",
+                                     return_grad=False, out=None):
+    """Binary cross-entropy on logits (float64 reference), as
+    ``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    Elementwise, with ``x`` the logits, ``t`` the target, ``w`` the weight (1 by default),
+    ``pw`` the positive-class weight of the element's class (last axis; 1 by default)::
+
+        lw     = 1 + (pw - 1) * t
+        loss   = w * ((1 - t) * x + lw * softplus(-x)),   softplus(-x) = log1p(exp(-|x|)) + max(-x, 0)
+        grad   = s * w * (lw * sigmoid(x) - pw * t)
+
+    with ``s = 1/numel`` for "mean" and 1 for "sum" / "none".  "mean" is the sum over all
+    elements divided by their number (NaN for an empty input).
+
+    Inputs are taken at the values the API computes with: the target is cast to the
+    logits' dtype (float32 for float16 logits; bool and integer targets are cast too),
+    ``weight`` and ``pos_weight`` are used in float32 for float16 logits (float64 otherwise).
+    ``weight`` must broadcast to ``logits.shape``, ``pos_weight`` to ``(C,)`` with
+    ``C = logits.shape[-1]`` (1 for 0-d logits, which are accepted as in torch).
+
+    Returns ``loss`` -- ``np.float64`` for "mean"/"sum", a float64 array of the logits'
+    shape for "none" -- or ``(loss, grad)`` with ``return_grad``; ``grad`` is float64, or
+    ``out`` (C-contiguous, logits' shape and dtype, writable, may be ``logits``) filled
+    with it.
+    """
+    # ---- argument checks
+    logits = _as_half_or_float(logits, "logits")
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    shape = logits.shape
+    C = shape[-1] if shape else 1  # a 0-d input is one element of one class, as in torch
+    half = logits.dtype == np.float16
+    compute_dtype = np.dtype(np.float32) if half else logits.dtype
+    weight_dtype = np.dtype(np.float32) if half else np.dtype(np.float64)
+
+    target = np.asarray(target)
+    if target.dtype.kind not in "fbiu":
+        raise TypeError(f"target must be float, bool or integer, got dtype {target.dtype}")
+    if target.shape != shape:
+        raise ValueError(f"target must have the logits' shape {shape}, got {target.shape}")
+
+    def _real(a, name, to_shape):
+        a = np.asarray(a)
+        if a.dtype.kind not in "fiub":  # real numbers (bool as 0 / 1)
+            raise TypeError(f"{name} must be real numbers, got dtype {a.dtype}")
+        try:
+            return np.broadcast_to(a, to_shape)
+        except ValueError:
+            raise ValueError(f"{name} of shape {a.shape} is not broadcastable to {to_shape}") from None
+
+    w = None if weight is None else _real(weight, "weight", shape)
+    pw = None if pos_weight is None else _real(pos_weight, "pos_weight", (C,))
+    if pw is not None and not shape:
+        pw = pw.reshape(())
+
+    if out is not None:
+        if not return_grad:
+            raise ValueError("out= receives the gradient and requires return_grad=True")
+        _check_out(out, shape, logits.dtype, require_contiguous=True)
+
+    # ---- the values the API computes with, in float64
+    x = logits.astype(np.float64)
+    t = target.astype(compute_dtype).astype(np.float64)
+    w = np.ones(shape) if w is None else w.astype(weight_dtype).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if pw is None:
+            lw = np.ones(shape)
+            pwt = t
+        else:
+            pw = pw.astype(weight_dtype).astype(np.float64)
+            lw = 1.0 + (pw - 1.0) * t
+            pwt = pw * t
+        loss_el = w * ((1.0 - t) * x + lw * _softplus_neg64(x))
+
+        n = loss_el.size
+        if reduction == "mean":
+            loss = np.float64(np.sum(loss_el)) / np.float64(n) if n else np.float64(np.nan)
+            scale = 1.0 / n if n else np.nan
+        elif reduction == "sum":
+            loss = np.float64(np.sum(loss_el))
+            scale = 1.0
+        else:
+            loss = np.asarray(loss_el, dtype=np.float64)
+            scale = 1.0
+        if not return_grad:
+            return loss
+        grad = np.ascontiguousarray(scale * w * (lw * _sigmoid64(x) - pwt)).reshape(shape)  # 0-d stays 0-d
+
+    if out is not None:
+        out[...] = grad
+        return loss, out
+    return loss, grad
+
+
+# ----------------------------------------------------------------------------- backward of the softmax family
+
+
+def _backward_args(a, b, axis, out, names):
+    """Shared checks of softmax_backward / log_softmax_backward; returns (a, b, axis)."""
+    a = _as_logits(a, names[0])
+    b = _as_logits(b, names[1])
+    if a.dtype != b.dtype:
+        raise TypeError(f"{names[0]} ({a.dtype}) and {names[1]} ({b.dtype}) must have the same dtype")
+    if a.shape != b.shape:
+        raise ValueError(f"{names[0]} {a.shape} and {names[1]} {b.shape} must have the same shape")
+    ax = _normalize_axis(axis, a.ndim)
+    if out is not None:
+        _check_out(out, a.shape, a.dtype, require_contiguous=False)
+    return a, b, ax
+
+
+def _finish(result, ax, out):
+    result = np.moveaxis(result, -1, ax)
+    if out is not None:
+        out[...] = result
+        return out
+    return np.ascontiguousarray(result)
+
+
+def softmax_backward(probs, grad_output, axis=-1, *, out=None):
+    """Vector-Jacobian product of softmax along ``axis`` (float64):
+    ``gx_j = p_j * (g_j - sum_k p_k g_k)``.
+
+    ``probs`` and ``grad_output``: float32 or float64 (the same), the same shape.
+    Returns float64, or ``out`` (same shape and dtype, any strides, may alias an input).
+    """
+    p, g, ax = _backward_args(probs, grad_output, axis, out, ("probs", "grad_output"))
+    p = np.moveaxis(p.astype(np.float64), ax, -1)
+    g = np.moveaxis(g.astype(np.float64), ax, -1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        dot = np.sum(p * g, axis=-1, keepdims=True)
+        gx = p * (g - dot)
+    return _finish(gx, ax, out)
+
+
+def log_softmax_backward(log_probs, grad_output, axis=-1, *, out=None):
+    """Vector-Jacobian product of log_softmax along ``axis`` (float64):
+    ``gx_j = g_j - exp(lp_j) * sum_k g_k``.
+
+    Same arguments as :func:`softmax_backward` (``log_probs`` in place of ``probs``).
+    """
+    lp, g, ax = _backward_args(log_probs, grad_output, axis, out, ("log_probs", "grad_output"))
+    lp = np.moveaxis(lp.astype(np.float64), ax, -1)
+    g = np.moveaxis(g.astype(np.float64), ax, -1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        gx = g - np.exp(lp) * np.sum(g, axis=-1, keepdims=True)
+    return _finish(gx, ax, out)

@@ -286,3 +286,104 @@ def backend(request):
         _kernels.set_num_threads(0)
         _kernels.set_tuning(0, 0)
         _config.set_isa(before)
+
+
+# ----------------------------------------------------------------------------- helpers for the issue-4 functions
+# (sigmoid, binary_cross_entropy_with_logits, softmax/log_softmax backward, z-loss, float16)
+
+F16 = np.dtype(np.float16)
+
+
+def loss_dtype(dtype):
+    """dtype of the losses: the logits' dtype, float32 for float16 logits."""
+    return np.dtype(np.float32) if np.dtype(dtype) == F16 else np.dtype(dtype)
+
+
+def f16_ulp(ref):
+    """1 float16 ulp of the float64 ``ref`` rounded to float16 (np.spacing of the rounded value), as float64."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        r16 = np.asarray(ref, dtype=np.float64).astype(np.float16)
+        return np.abs(np.spacing(np.abs(r16))).astype(np.float64)
+
+
+def assert_f16_close(actual, ref, what="float16 value", log_domain=False):
+    """float16 outputs: within 1 float16 ulp of the float64 reference rounded to float16; specials exact.
+
+    |v - round16(ref)| <= ulp(round16(ref)).  A finite reference beyond the float16 range is
+    expected as the infinity it rounds to.  ``log_domain`` (log_softmax, logsumexp): the
+    float32 value bar of the computation plus that rounding, |v - round16(ref)| <=
+    ulp(round16(ref)) + 2e-6 * (1 + |ref|) -- near 0 the float16 ulp is finer than the
+    float32 computation's absolute error (the issue's 1-ulp bar is for softmax).
+    """
+    assert np.asarray(actual).dtype == F16, f"{what}: dtype {np.asarray(actual).dtype}, expected float16"
+    a, r, finite = _check_special(actual, ref, what, np.float16)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r16 = r.astype(np.float16).astype(np.float64)
+    bound = f16_ulp(r)
+    if log_domain:
+        with np.errstate(invalid="ignore"):
+            bound = bound + TOL[np.dtype(np.float32)]["rel"] * (1.0 + np.abs(r))
+    _report(what, a, r16, np.where(finite, bound, 0.0), finite)
+
+
+def assert_f16_grad_close(actual, ref, r_factor, what="float16 grad"):
+    """float16 gradients: |g - ref| <= 1 f16 ulp(round16(ref)) + 2e-6 * (|ref| + r); specials exact."""
+    assert np.asarray(actual).dtype == F16, f"{what}: dtype {np.asarray(actual).dtype}, expected float16"
+    a, rr, finite = _check_special(actual, ref, what, np.float16)
+    with np.errstate(invalid="ignore"):
+        bound = f16_ulp(rr) + TOL[np.dtype(np.float32)]["rel"] * (np.abs(rr) + np.broadcast_to(r_factor, rr.shape))
+    _report(what, a, rr, np.where(finite, bound, 0.0), finite)
+
+
+def assert_any_grad_close(actual, ref, dtype, r_factor, what="grad"):
+    """assert_grad_close, or assert_f16_grad_close for float16."""
+    if np.dtype(dtype) == F16:
+        assert_f16_grad_close(actual, ref, r_factor, what)
+    else:
+        assert_grad_close(actual, ref, dtype, r_factor, what)
+
+
+def bce_grad_factor(shape, weight=None, pos_weight=None, reduction="mean"):
+    """``r`` of the BCE gradient bar (API.md): ``|w| * max(1, |pos_weight|) * s``, broadcast to ``shape``.
+
+    ``s = 1/numel`` for "mean", 1 otherwise; ``pos_weight`` is per class along the last axis.
+    """
+    n = int(np.prod(shape, dtype=np.int64))
+    s = (1.0 / n if n else 0.0) if reduction == "mean" else 1.0
+    w = np.ones(shape) if weight is None else np.abs(np.broadcast_to(np.asarray(weight, np.float64), shape))
+    pw = 1.0 if pos_weight is None else np.maximum(
+        1.0, np.abs(np.broadcast_to(np.asarray(pos_weight, np.float64), (shape[-1],))))
+    return w * pw * s
+
+
+def assert_softmax_backward_close(actual, ref, probs, grad_output, dtype, axis=-1, what="softmax_backward"):
+    """|gx - ref| <= rel * p_j * (|g_j| + sum_k p_k |g_k|)  (API.md), specials exact."""
+    p = np.asarray(probs, dtype=np.float64)
+    g = np.abs(np.asarray(grad_output, dtype=np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        bound = tol(dtype)["rel"] * p * (g + np.sum(p * g, axis=axis, keepdims=True))
+    a, r, finite = _check_special(actual, ref, what, dtype)
+    _report(what, a, r, np.where(finite & ~np.isnan(bound), bound, 0.0), finite)
+
+
+def assert_log_softmax_backward_close(actual, ref, log_probs, grad_output, dtype, axis=-1,
+                                      what="log_softmax_backward"):
+    """|gx - ref| <= rel * (|g_j| + exp(lp_j) * sum_k |g_k|)  (API.md), specials exact."""
+    lp = np.asarray(log_probs, dtype=np.float64)
+    g = np.abs(np.asarray(grad_output, dtype=np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        bound = tol(dtype)["rel"] * (g + np.exp(lp) * np.sum(g, axis=axis, keepdims=True))
+    a, r, finite = _check_special(actual, ref, what, dtype)
+    _report(what, a, r, np.where(finite & ~np.isnan(bound), bound, 0.0), finite)
+
+
+def zloss_row_factor(logits, target, *, axis=-1, z_loss=0.0, **kw):
+    """``r`` of the cross-entropy gradient bar with z-loss: grad_row_factor * (1 + 2 z |lse_n|) (API.md)."""
+    from fastsoftmax import reference as _ref
+
+    x = np.asarray(logits)
+    x64 = x.astype(np.float64)
+    r = grad_row_factor(x.shape, target, axis=axis, **kw)
+    lse = np.expand_dims(_ref.logsumexp(x64, axis), axis % x.ndim)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where(r == 0, 0.0, r * (1.0 + 2.0 * z_loss * np.abs(lse)))  # ignored rows stay exact
