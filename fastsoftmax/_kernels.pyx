@@ -163,8 +163,8 @@ cdef fs_batch _batch(cnp.ndarray a) except *:
 
 cdef void _check_row_vector(cnp.ndarray a, int64_t n, int typenum, str what) except *:
     if (cnp.PyArray_NDIM(a) != 1 or a.shape[0] != n or cnp.PyArray_TYPE(a) != typenum
-            or not cnp.PyArray_IS_C_CONTIGUOUS(a)):
-        raise ValueError(f"{what} must be a contiguous 1-D array of {n} elements and type {typenum}")
+            or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISALIGNED(a)):
+        raise ValueError(f"{what} must be an aligned contiguous 1-D array of {n} elements and type {typenum}")
 
 
 cdef void _raise(int status) except *:

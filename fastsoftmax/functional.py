@@ -304,7 +304,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
             raise TypeError(f"weight must be real numbers, got {w.dtype}")
         if w.shape != (n_classes,):
             raise ValueError(f"weight must have shape ({n_classes},) (one per class), got {w.shape}")
-        weight = np.ascontiguousarray(w, dtype=cdtype)
+        weight = np.require(w.astype(cdtype, copy=False), requirements="CA")  # contiguous and aligned
     if out is not None:
         if not return_grad:
             raise ValueError("out= receives the gradient: pass return_grad=True")
@@ -477,7 +477,7 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
         if not weight.flags.aligned:
             weight = np.broadcast_to(weight.copy(), shape)
     if pos_weight is not None:
-        pos_weight = np.ascontiguousarray(_broadcast_param(pos_weight, (n_classes,), cdtype, "pos_weight"))
+        pos_weight = np.require(_broadcast_param(pos_weight, (n_classes,), cdtype, "pos_weight"), requirements="CA")
     if out is not None:
         if not return_grad:
             raise ValueError("out= receives the gradient: pass return_grad=True")

@@ -38,6 +38,14 @@ def test_misaligned_inputs_and_outputs(rng, dtype):
     p = rng.random((7, 37)).astype(dtype)
     p /= p.sum(axis=1, keepdims=True)
     assert_value_close(fs.cross_entropy(xm, misaligned(p)), ref.cross_entropy(x, p), dtype, "prob loss")
+    w = rng.uniform(0.5, 2.0, 37).astype(dtype)
+    loss_w = fs.cross_entropy(xm, t, weight=misaligned(w), label_smoothing=0.1)
+    assert_value_close(loss_w, ref.cross_entropy(x, t, weight=w, label_smoothing=0.1), dtype, "weighted loss")
+    g = rng.standard_normal((7, 37)).astype(dtype)
+    pr = fs.softmax(x)
+    gx = fs.softmax_backward(misaligned(pr), misaligned(g))
+    want = ref.softmax_backward(pr.astype(np.float64), g.astype(np.float64))
+    assert np.allclose(gx, want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
