@@ -799,7 +799,7 @@ static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, T *eb, int s
  * max, the exponentials and the output then take c vector operations per
  * LANES rows instead of a row's worth of loop and tail overhead per row.
  */
-#define SMALL_C 16
+#define SMALL_C 64
 
 static int H(tile_ok)(const H(job) *J)
 {
