@@ -344,15 +344,23 @@ static void H(write_shift)(const T *x, T *y, int64_t n, T m, T rest)
         y[j] = (x[j] - m) - rest;
 }
 
+/* out[hole - base] += hdelta (in double, rounded once) when hole falls in this vector */
+#define ADD_AT_HOLE(out, base)                                                                         \
+    if ((uint64_t)(hole - (base)) < (uint64_t)LANES)                                                   \
+        out[hole - (base)] = (T)((double)out[hole - (base)] + hdelta);
+
 /*
  * Output pass over n elements: g = E * a - (u ? alpha u + beta : beta) * (w ? w : 1),
- * where E = src (exponentials stored by pass 1) or exp(src - m) (recomputed).
+ * where E = src (exponentials stored by pass 1) or exp(src - m) (recomputed),
+ * and g[hole] += hdelta (the target's term of the cross-entropy gradient; hole
+ * -1: none).  It is added before the store, never read back: reading back a
+ * streamed line waits for it to reach memory.
  * Softmax is the case without the c term (has_c = 0).  The variants are
  * generated from one body by constant flags.
  */
 FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha,
                               T beta, const int stored, const int has_u, const int has_w, const int has_c,
-                              const int nt)
+                              const int nt, int64_t hole, double hdelta)
 {
     const V vm = VSPLAT(m);
     int64_t j = 0;
@@ -372,6 +380,7 @@ FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_
             } else {
                 ex = ex * a;
             }
+            ADD_AT_HOLE(ex, 0)
             H(store_tail)(g, head, ex);
             j = head;
         }
@@ -388,6 +397,7 @@ FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_
         } else {
             out = ex * a;
         }
+        ADD_AT_HOLE(out, j)
         if (nt)
             VSTREAM(g + j, out);
         else
@@ -401,27 +411,30 @@ FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_
             V c = has_u ? H(load_tail)(u + j, k, 0) * alpha + beta : VSPLAT(beta);
             if (has_w)
                 c *= H(load_tail)(w + j, k, 0);
-            H(store_tail)(g + j, k, ex * a - c);
+            ex = ex * a - c;
         } else {
-            H(store_tail)(g + j, k, ex * a);
+            ex = ex * a;
         }
+        ADD_AT_HOLE(ex, j)
+        H(store_tail)(g + j, k, ex);
     }
 }
+#undef ADD_AT_HOLE
 
 #define OUTPUT_VARIANTS(stored, nt)                                                                    \
     if (!has_c)                                                                                        \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 0, nt);                       \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 0, nt, hole, hdelta);                       \
     else if (u && w)                                                                                   \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 1, 1, nt);                       \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 1, 1, nt, hole, hdelta);                       \
     else if (u)                                                                                        \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 0, 1, nt);                       \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 0, 1, nt, hole, hdelta);                       \
     else if (w)                                                                                        \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 1, 1, nt);                       \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 1, 1, nt, hole, hdelta);                       \
     else                                                                                               \
-        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 1, nt);
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 1, nt, hole, hdelta);
 
 static void H(output_range)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha, T beta,
-                            int stored, int has_c, int nt)
+                            int stored, int has_c, int nt, int64_t hole, double hdelta)
 {
     if (stored && nt) {
         OUTPUT_VARIANTS(1, 1)
@@ -447,6 +460,8 @@ typedef struct {
     int may_store;       /* the output pass writes exponentials: pass 1 may store them */
     T *ebuf;             /* scratch row for them (STORE_BYTES), or NULL */
     int nt;              /* write the output with streaming stores */
+    int64_t hole;        /* output index that gets hdelta added (the target's gradient term), or -1 */
+    double hdelta;
     /* output pass, set by the plan */
     int mode;            /* OUT_NONE, OUT_EXP: g = p * a - c_j, OUT_LOG: y = log p */
     double a;            /* multiplies p_j = exp(x_j - m) / s */
@@ -471,7 +486,7 @@ static void H(output_plain)(const H(rowop) *op, const H(rowstat) *st, const T *x
         return;
     }
     H(output_range)(x + lo, g + lo, op->u ? op->u + lo : NULL, op->w ? op->w + lo : NULL, n, st->m,
-                    (T)(op->a / st->s), op->alpha_g, op->beta_g, 0, op->has_c, op->nt);
+                    (T)(op->a / st->s), op->alpha_g, op->beta_g, 0, op->has_c, op->nt, op->hole - lo, op->hdelta);
 }
 
 /* One row on the calling thread. */
@@ -492,7 +507,7 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
         int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
         T ab = (T)(op->a / st.s * exp((double)st.bm[b0 / BLOCK] - (double)st.m));
         H(output_range)(e + b0, g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st.m, ab,
-                        op->alpha_g, op->beta_g, 1, op->has_c, op->nt);
+                        op->alpha_g, op->beta_g, 1, op->has_c, op->nt, op->hole - b0, op->hdelta);
     }
 }
 
@@ -672,7 +687,14 @@ static int H(row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *
                         H(rowstate) *rs)
 {
     const int64_t c = J->b->n_classes;
-    memset(&rs->op, 0, sizeof rs->op);
+    /* field by field: a memset of the struct (rep stos) cost more than a short row */
+    H(rowop) *op0 = &rs->op;
+    op0->want_dot = op0->may_store = op0->nt = op0->mode = op0->has_c = 0;
+    op0->u = op0->w = NULL;
+    op0->ebuf = NULL;
+    op0->alpha = op0->beta = op0->hdelta = op0->a = 0.0;
+    op0->hole = -1;
+    op0->alpha_g = op0->beta_g = 0;
     rs->ctx = NULL;
     rs->done = 0;
     switch (J->kind) {
@@ -725,12 +747,15 @@ static int H(row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *
         ce->xy = (double)xc[y]; /* before pass 1 may overwrite it (in place) */
         ce->wy = op->w ? (double)op->w[y] : 1.0;
         op->want_dot = ce->smoothing;
+        /* the one-hot term of the gradient, added by the output pass */
+        op->hole = y;
+        op->hdelta = -a->grad_scale * ce->alpha * ce->wy;
     }
     return FS_OK;
 }
 
-/* Per-kernel finish of row n (xc unchanged for logsumexp; yc the contiguous output row). */
-static void H(row_end)(const H(job) *J, int64_t n, const T *xc, T *yc, const H(rowstate) *rs)
+/* Per-kernel finish of row n (xc unchanged for logsumexp). */
+static void H(row_end)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs)
 {
     const int64_t c = J->b->n_classes;
     if (J->kind == KIND_LOGSUMEXP) {
@@ -743,10 +768,6 @@ static void H(row_end)(const H(job) *J, int64_t n, const T *xc, T *yc, const H(r
         J->lse[n] = v;
     } else if (J->kind == KIND_CROSS_ENTROPY) {
         J->loss_rows[n] = rs->ce.loss;
-        if (yc && !rs->ce.prob) {
-            const int64_t y = J->ce->target[n];
-            yc[y] = (T)((double)yc[y] - J->ce->grad_scale * rs->ce.alpha * rs->ce.wy);
-        }
     }
 }
 
@@ -787,7 +808,7 @@ static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, T *eb, int s
     (void)split_nt;
     if (status != FS_OK)
         return status;
-    H(row_end)(J, n, xc, yc, &rs);
+    H(row_end)(J, n, xc, &rs);
     if (gy)
         H(scatter)(yr, J->ys->cls, bx, c);
     return FS_OK;
@@ -933,7 +954,7 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
         VSTORE(tmp, m + logs);
         for (int k = 0; k < nr; k++) {
             rs[k].lse = (double)tmp[k];
-            H(row_end)(J, n0 + k, xp[k], NULL, &rs[k]);
+            H(row_end)(J, n0 + k, xp[k], &rs[k]);
         }
         return FS_OK;
     }
@@ -988,7 +1009,7 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
     if (ce_kind)
         for (int k = 0; k < nr; k++)
             if (!rs[k].done)
-                H(row_end)(J, n0 + k, xp[k], yp[k], &rs[k]);
+                H(row_end)(J, n0 + k, xp[k], &rs[k]);
     return FS_OK;
 }
 
@@ -1002,7 +1023,7 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
 typedef struct {
     int active;
     int64_t n;
-    H(rowstate) rs; /* its plan's output coefficients in rs.op (rs.ctx is not used after the plan) */
+    H(rowstate) rs; /* its plan's output coefficients in rs.op */
     H(rowstat) st;
     const T *x;
     T *g, *e;
@@ -1020,7 +1041,8 @@ static void H(pending_blocks)(const H(pending) *p, int64_t c, int64_t b_from, in
         }
         T ab = (T)(op->a / p->st.s * exp((double)p->st.bm[b] - (double)p->st.m));
         H(output_range)(p->e + b0, p->g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, p->st.m,
-                        ab, op->alpha_g, op->beta_g, 1, op->has_c, op->nt);
+                        ab, op->alpha_g, op->beta_g, 1, op->has_c, op->nt,
+                        op->hole - b0, op->hdelta);
     }
 }
 
@@ -1039,48 +1061,48 @@ static int H(run_pipelined)(const H(job) *J, int64_t n_lo, int64_t n_hi, T *ebuf
     const int64_t c = J->b->n_classes, n_inner = J->b->n_inner;
     const int64_t nblocks = (c + BLOCK - 1) / BLOCK;
     const int prob = J->kind == KIND_CROSS_ENTROPY && J->ce->prob;
-    H(pending) P;
-    P.active = 0;
+    /* two slots used in turn: the current row's and the pending one's (never copied: a struct
+     * copy right after the plan's scalar stores stalled on store forwarding) */
+    H(pending) slot[2];
+    slot[0].active = slot[1].active = 0;
     int cur = 0;
     for (int64_t n = n_lo; n < n_hi; n++) {
         const int64_t o = n / n_inner, i = n % n_inner;
-        const T *xr = J->x + o * J->xs->outer + i * J->xs->inner;
-        T *yr = J->y + o * J->ys->outer + i * J->ys->inner;
+        H(pending) *R = &slot[cur], *P = &slot[cur ^ 1];
+        R->x = J->x + o * J->xs->outer + i * J->xs->inner;
+        R->g = J->y + o * J->ys->outer + i * J->ys->inner;
         const T *ur = prob ? (const T *)J->ce->prob + o * J->ce->prob_strides.outer + i * J->ce->prob_strides.inner
                            : NULL;
-        H(rowstate) rs;
-        int status = H(row_begin)(J, n, xr, ur, yr, 1, 1, &rs);
+        H(rowstate) *rs = &R->rs;
+        int status = H(row_begin)(J, n, R->x, ur, R->g, 1, 1, rs);
         if (status != FS_OK)
             return status;
-        if (rs.done)
+        if (rs->done)
             continue;
-        rs.op.nt = J->nt;
-        T *e = ebufs + cur * c;
-        H(rowstat) st;
-        H(stats_init)(&st);
+        rs->op.nt = J->nt;
+        R->e = ebufs + cur * c;
+        R->n = n;
+        H(stats_init)(&R->st);
         for (int64_t b = 0; b < nblocks; b++) {
             const int64_t b0 = b * BLOCK, len = c - b0 < BLOCK ? c - b0 : BLOCK;
-            H(stats_add)(&st, xr + b0, len, rs.op.want_dot, rs.op.u ? rs.op.u + b0 : NULL,
-                         rs.op.w ? rs.op.w + b0 : NULL, rs.op.alpha, rs.op.beta, e + b0, b);
-            if (P.active)
-                H(pending_blocks)(&P, c, b, b + 1);
+            H(stats_add)(&R->st, R->x + b0, len, rs->op.want_dot, rs->op.u ? rs->op.u + b0 : NULL,
+                         rs->op.w ? rs->op.w + b0 : NULL, rs->op.alpha, rs->op.beta, R->e + b0, b);
+            if (P->active)
+                H(pending_blocks)(P, c, b, b + 1);
         }
-        if (P.active)
-            H(row_end)(J, P.n, P.x, P.g, &P.rs);
-        H(stats_finish)(&st);
-        rs.plan(&rs.op, &st, rs.ctx);
-        P.active = 1;
-        P.n = n;
-        P.rs = rs;
-        P.st = st;
-        P.x = xr;
-        P.g = yr;
-        P.e = e;
+        if (P->active) {
+            H(row_end)(J, P->n, P->x, &P->rs);
+            P->active = 0;
+        }
+        H(stats_finish)(&R->st);
+        rs->plan(&rs->op, &R->st, rs->ctx);
+        R->active = 1;
         cur ^= 1;
     }
-    if (P.active) {
-        H(pending_blocks)(&P, c, 0, nblocks);
-        H(row_end)(J, P.n, P.x, P.g, &P.rs);
+    H(pending) *P = &slot[cur ^ 1];
+    if (P->active) {
+        H(pending_blocks)(P, c, 0, nblocks);
+        H(row_end)(J, P->n, P->x, &P->rs);
     }
     return FS_OK;
 }

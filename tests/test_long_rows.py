@@ -203,3 +203,26 @@ def test_concurrent_calls_from_python_threads(rng):
             assert_softmax_close(p, p_ref, x.dtype)
             assert_value_close(loss, loss_ref, x.dtype, "loss")
             assert_grad_close(grad, grad_ref, x.dtype, r)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [257, 3001, 70001])
+def test_streamed_gradient_with_index_targets(rng, isa, threading_mode, dtype, C):
+    """Outputs of 8 MiB and more are written with streaming stores; the target's term of
+    the gradient is added before its vector is stored (never read back).  Index targets
+    with weights and smoothing, every path, threaded and not; rows that keep their
+    exponentials (pipelined) and rows too long for that (recomputed)."""
+    n = (9 << 20) // (C * np.dtype(dtype).itemsize) + 1
+    x = (rng.standard_normal((n, C)) * 3).astype(dtype)
+    t = rng.integers(0, C, n)
+    t[::7] = -100
+    w = rng.uniform(0.5, 2.0, C).astype(dtype)
+    for kw in (dict(), dict(weight=w, label_smoothing=0.1, z_loss=1e-3)):
+        loss, grad = fs.cross_entropy(x, t, return_grad=True, **kw)
+        kw_ref = dict(kw, weight=None if "weight" not in kw else w.astype(np.float64))
+        loss_ref, grad_ref = ref.cross_entropy(x.astype(np.float64), t, return_grad=True, **kw_ref)
+        assert_value_close(loss, loss_ref, dtype, "loss")
+        r = grad_row_factor(x.shape, t, weight=kw_ref["weight"], label_smoothing=kw.get("label_smoothing", 0.0))
+        if "z_loss" in kw:
+            r = r * (1 + 2e-3 * np.abs(ref.logsumexp(x.astype(np.float64)))[:, None])
+        assert_grad_close(grad, grad_ref, dtype, r, "grad")
