@@ -821,6 +821,7 @@ static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, T *eb, int s
  * LANES rows instead of a row's worth of loop and tail overhead per row.
  */
 #define SMALL_C 64
+#define NT_MIN_ROW_BYTES 4096 /* see run() */
 
 static int H(tile_ok)(const H(job) *J)
 {
@@ -1164,8 +1165,12 @@ static int H(run)(const H(job) *Jin)
         }
         return status;
     }
-    /* outputs larger than the caches go to memory with streaming stores */
-    job.nt = J->y && nrows * c * (int64_t)sizeof(T) >= fs_tuning.stream_min_bytes;
+    /* outputs larger than the caches go to memory with streaming stores, unless their rows are short
+     * and not whole cache lines: then every row boundary streams two partial lines, which cost more
+     * than the reads for ownership that normal stores add (rows of 65..256 floats ran 2x slower) */
+    const int64_t row_bytes = c * (int64_t)sizeof(T);
+    job.nt = J->y && nrows * row_bytes >= fs_tuning.stream_min_bytes &&
+             (row_bytes >= NT_MIN_ROW_BYTES || row_bytes % 64 == 0);
     if (H(pipeline_ok)(J) && nrows >= 2) {
         if (nt > nrows / 2)
             nt = (int)(nrows / 2); /* at least two rows per thread, or there is nothing to overlap */
