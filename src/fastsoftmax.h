@@ -91,9 +91,11 @@ typedef struct fs_bce_args {
 
 /*
  * Fused binary cross-entropy with logits, elementwise: the losses (into loss
- * when not NULL), their sum per row (row_sums, N doubles in row order) and in
- * total (*loss_sum, in row order: the same for any thread count), and, when
- * grad is not NULL, grad_scale * d loss / d x.  grad may be x itself.
+ * when not NULL), partial sums in row order (row_sums, N doubles: a row's sum,
+ * or for short rows that follow each other in memory a group's sum at its
+ * first row and 0 at the others), their total (*loss_sum, summed in row order:
+ * the same for any thread count), and, when grad is not NULL,
+ * grad_scale * d loss / d x.  grad may be x itself.
  */
 int fs_bce_logits_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_bce_args *a,
                       double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, float *grad,

@@ -322,6 +322,61 @@ int K(sigmoid)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const 
     return H(rw_run)(&J);
 }
 
+/* Rows whose elements follow each other in memory (class stride 1, inner stride C). */
+static int H(rows_contiguous)(const void *p, const fs_strides *s, int64_t c)
+{
+    return !p || (s->cls == 1 && s->inner == c);
+}
+
+/*
+ * BCE over short rows that follow each other in memory: units of up to CHUNK
+ * elements (whole rows of one outer index) in one call of bce_run, with
+ * pos_weight tiled once per thread over the unit's rows, so that short rows
+ * pay no per-row overhead.  Each unit's loss sum goes to row_sums at its first
+ * row (0 at its other rows).
+ */
+static int H(bce_grouped)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_bce_args *a, double *row_sums,
+                          T *loss, const fs_strides *ls, T *grad, const fs_strides *gs)
+{
+    const int64_t c = b->n_classes, n_inner = b->n_inner, nrows = b->n_outer * n_inner;
+    const int64_t rpu = CHUNK / c < n_inner ? CHUNK / c : n_inner; /* rows per unit */
+    const int64_t per_outer = (n_inner + rpu - 1) / rpu, nunits = b->n_outer * per_outer;
+    const T *t = (const T *)a->target, *w = (const T *)a->weight, *pw = (const T *)a->pos_weight;
+    const T scale = (T)a->grad_scale;
+    int nt = fs_plan_threads(nrows * c);
+    if (nt > nunits)
+        nt = (int)nunits;
+    int status = FS_OK;
+    for (int64_t n = 0; n < nrows; n++)
+        row_sums[n] = 0.0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        T *pwt = pw ? (T *)malloc((size_t)(rpu * c) * sizeof(T)) : NULL;
+        int mine = pw && !pwt ? FS_ENOMEM : FS_OK;
+        if (pwt)
+            for (int64_t r = 0; r < rpu; r++)
+                memcpy(pwt + r * c, pw, (size_t)c * sizeof(T));
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t u = 0; u < nunits; u++) {
+            if (mine != FS_OK)
+                continue;
+            const int64_t o = u / per_outer, i0 = (u % per_outer) * rpu;
+            const int64_t ni = n_inner - i0 < rpu ? n_inner - i0 : rpu;
+#define AT(p, s) ((p) ? (p) + o * (s)->outer + i0 * (s)->inner : NULL)
+            row_sums[o * n_inner + i0] = H(bce_run)(AT(x, xs), AT(t, &a->target_strides), AT(w, &a->weight_strides),
+                                                    pwt, AT(loss, ls), AT(grad, gs), ni * c, scale);
+#undef AT
+        }
+        free(pwt);
+        H(keep_error)(&status, mine);
+    }
+    return status;
+}
+
 int K(bce_logits)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_bce_args *a, double *row_sums,
                   double *loss_sum, T *loss, const fs_strides *ls, T *grad, const fs_strides *gs)
 {
@@ -345,6 +400,16 @@ int K(bce_logits)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_
         for (int64_t n = 0; n < nrows; n++)
             row_sums[n] = 0.0;
         return FS_OK;
+    }
+    if (2 * c <= CHUNK && b->n_inner > 1 && H(rows_contiguous)(x, xs, c) &&
+        H(rows_contiguous)(a->target, &a->target_strides, c) && H(rows_contiguous)(a->weight, &a->weight_strides, c) &&
+        H(rows_contiguous)(loss, ls, c) && H(rows_contiguous)(grad, gs, c)) {
+        int status = H(bce_grouped)(b, x, xs, a, row_sums, loss, ls, grad, gs);
+        double total = 0.0;
+        for (int64_t n = 0; n < nrows; n++)
+            total += row_sums[n];
+        *loss_sum = total;
+        return status;
     }
     /* one partial sum per chunk of a row; rows of one chunk use row_sums directly */
     double *sums = nchunks > 1 ? (double *)malloc((size_t)(nrows * nchunks) * sizeof(double)) : row_sums;
