@@ -321,8 +321,6 @@ def test_gradient_finite_differences_float64(rng, backend, reduction, wform, pwf
     FD error (h = 1e-5): truncation ~h^2 |f'''| ~ 1e-10, rounding ~1e-16 |f| / h ~ 1e-11;
     the tolerance 1e-7 * (|fd| + r) + 1e-9 leaves a wide margin over both.
     """
-    if backend[1] > 1:  # ~50 tiny calls: the threaded paths are compared with the reference elsewhere
-        pytest.skip("finite differences run on the single-thread backends only")
     x = make_logits(rng, shape, np.float64, scale=1.5)
     t = make_target(rng, shape, np.float64)
     kw = dict(weight=weight_of(rng, wform, shape, np.float64),
