@@ -54,6 +54,17 @@ typedef struct {
 } fs_tuning_t;
 extern fs_tuning_t fs_tuning;
 
+/* Record a thread's failure in the call's status (any one failure is reported). */
+static inline void fs_keep_error(int *status, int mine)
+{
+    if (mine != FS_OK) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        *status = mine;
+    }
+}
+
 extern const fs_kernel_table fs_table_baseline;
 #ifdef FS_HAVE_AVX2
 extern const fs_kernel_table fs_table_avx2;

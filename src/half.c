@@ -72,16 +72,6 @@ struct half_job {
     const fs_strides *ls;
 };
 
-static void keep_error(int *status, int mine)
-{
-    if (mine != FS_OK) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-        *status = mine;
-    }
-}
-
 static int run_unit(const half_job *J, const unit_t *u, float *x32, float *aux, uint16_t *tmp)
 {
     const int64_t c = J->b->n_classes;
@@ -139,7 +129,7 @@ static int run_half(const half_job *J)
         free(x32);
         free(aux);
         free(tmp);
-        keep_error(&status, mine);
+        fs_keep_error(&status, mine);
     }
     return status;
 }

@@ -1132,17 +1132,6 @@ static void H(scratch_free)(H(scratchset) *w)
     free(w->eb);
 }
 
-/* Record a thread's failure in the call's status (any one failure is reported). */
-static void H(keep_error)(int *status, int mine)
-{
-    if (mine != FS_OK) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-        *status = mine;
-    }
-}
-
 static int H(run)(const H(job) *Jin)
 {
     H(job) job = *Jin;
@@ -1161,7 +1150,7 @@ static int H(run)(const H(job) *Jin)
 #endif
         for (int64_t tile = 0; tile < ntiles; tile++) {
             const int64_t n0 = tile * LANES;
-            H(keep_error)(&status, H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES));
+            fs_keep_error(&status, H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES));
         }
         return status;
     }
@@ -1190,7 +1179,7 @@ static int H(run)(const H(job) *Jin)
             free(ebufs);
             if (job.nt)
                 FS_SFENCE();
-            H(keep_error)(&status, mine);
+            fs_keep_error(&status, mine);
         }
         return status;
     }
@@ -1220,7 +1209,7 @@ static int H(run)(const H(job) *Jin)
             if (mine == FS_OK)
                 mine = H(process_row)(J, n, w.bx, w.bu, w.eb, 1);
         }
-        H(keep_error)(&status, mine);
+        fs_keep_error(&status, mine);
         H(scratch_free)(&w);
         if (job.nt)
             FS_SFENCE();

@@ -298,7 +298,7 @@ static int H(rw_run)(const H(rwjob) *J)
             if (mine == FS_OK)
                 H(rw_units)(J, nchunks, len, u, buf);
         free(buf);
-        H(keep_error)(&status, mine);
+        fs_keep_error(&status, mine);
     }
     return status;
 }
@@ -372,7 +372,7 @@ static int H(bce_grouped)(const fs_batch *b, const T *x, const fs_strides *xs, c
 #undef AT
         }
         free(pwt);
-        H(keep_error)(&status, mine);
+        fs_keep_error(&status, mine);
     }
     return status;
 }

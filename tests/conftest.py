@@ -387,3 +387,27 @@ def zloss_row_factor(logits, target, *, axis=-1, z_loss=0.0, **kw):
     lse = np.expand_dims(_ref.logsumexp(x64, axis), axis % x.ndim)
     with np.errstate(invalid="ignore", over="ignore"):
         return np.where(r == 0, 0.0, r * (1.0 + 2.0 * z_loss * np.abs(lse)))  # ignored rows stay exact
+
+
+# ----------------------------------------------------------------------------- shared test helpers
+
+
+def fd_grad(f, x, h=1e-5):
+    """Central differences of the scalar function f at x (float64), element by element."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        g[i] = (f(xp) - f(xm)) / (2 * h)
+    return g
+
+
+def misaligned(a):
+    """A copy of ``a`` whose data starts one byte past an aligned address."""
+    a = np.asarray(a)
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    m = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    m[...] = a
+    assert not m.flags.aligned
+    return m

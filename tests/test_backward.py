@@ -11,6 +11,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    misaligned,
     DTYPES,
     assert_log_softmax_backward_close,
     assert_softmax_backward_close,
@@ -406,15 +407,6 @@ def test_out_bad(impl, fn, dtype, case):
 
 
 # ----------------------------------------------------------------------------- misaligned arrays
-
-
-def misaligned(a):
-    """A copy of ``a`` whose data starts one byte past an aligned address."""
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    m = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
-    m[...] = a
-    assert not m.flags.aligned
-    return m
 
 
 @pytest.mark.parametrize("fn", FNS)

@@ -12,6 +12,8 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    fd_grad,
+    misaligned,
     DTYPES,
     assert_grad_close,
     assert_softmax_close,
@@ -301,16 +303,6 @@ def test_out_in_place(rng, dtype, reduction, shape, pwform):
 # ----------------------------------------------------------------------------- gradients
 
 
-def _fd_grad(f, x, h=1e-5):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        xm[i] -= h
-        g[i] = (f(xp) - f(xm)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("wform,pwform", [(None, None), ("row", None), (None, "class"), ("full", "scalar"),
                                           ("class", "class")])
@@ -330,7 +322,7 @@ def test_gradient_finite_differences_float64(rng, backend, reduction, wform, pwf
     def f(z):
         return float(np.sum(bce(fs, z, t, **kw)))
 
-    fd = _fd_grad(f, x)
+    fd = fd_grad(f, x)
     r = bce_grad_factor(shape, kw["weight"], kw["pos_weight"], reduction)
     err = np.abs(g - fd)
     bound = 1e-7 * (np.abs(fd) + r) + 1e-9
@@ -828,16 +820,6 @@ def test_sigmoid_sweep(dtype):
 # ----------------------------------------------------------------------------- misaligned arrays
 
 
-def misaligned(a):
-    """A copy of ``a`` whose data starts one byte past an aligned address."""
-    a = np.asarray(a)
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    m = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
-    m[...] = a
-    assert not m.flags.aligned
-    return m
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_misaligned_arrays(rng, dtype):
     x = make_logits(rng, (7, 37), dtype)
@@ -871,7 +853,7 @@ def test_reference_gradient_is_the_derivative_of_its_loss(rng, reduction, wform,
     kw = dict(weight=weight_of(rng, wform, shape, np.float64),
               pos_weight=pos_weight_of(rng, pwform, 5, np.float64), reduction=reduction)
     _, g = bce(ref, x, t, return_grad=True, **kw)
-    fd = _fd_grad(lambda z: float(np.sum(bce(ref, z, t, **kw))), x)
+    fd = fd_grad(lambda z: float(np.sum(bce(ref, z, t, **kw))), x)
     assert np.all(np.abs(g - fd) <= 1e-7 * (np.abs(fd) + bce_grad_factor(shape, kw["weight"], kw["pos_weight"],
                                                                          reduction)) + 1e-9)
 

@@ -8,6 +8,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    fd_grad,
     DTYPES,
     assert_exact_zero,
     assert_grad_close,
@@ -230,16 +231,6 @@ def test_out_in_place(rng, dtype, kind, reduction, shape, axis):
 # ----------------------------------------------------------------------------- gradients
 
 
-def _fd_grad(f, x, h=1e-5):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        xm[i] -= h
-        g[i] = (f(xp) - f(xm)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("kind", ["index", "prob"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted,eps,ignore_mode", [(False, 0.0, "absent"), (True, 0.0, "default"),
@@ -261,7 +252,7 @@ def test_gradient_finite_differences_float64(rng, kind, reduction, weighted, eps
     def f(z):
         return float(np.sum(fs.cross_entropy(z, t, **kw)))
 
-    fd = _fd_grad(f, x)
+    fd = fd_grad(f, x)
     r = np.broadcast_to(grad_row_factor(shape, t, **kw), shape)
     err = np.abs(g - fd)
     bound = 1e-7 * (np.abs(fd) + r) + 1e-9

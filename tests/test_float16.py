@@ -17,6 +17,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    misaligned,
     assert_f16_close,
     assert_f16_grad_close,
     assert_value_close,
@@ -501,15 +502,6 @@ def test_backward_rejects_float16(fn):
 
 
 # ----------------------------------------------------------------------------- misaligned float16 arrays
-
-
-def misaligned(a):
-    """A copy of ``a`` whose data starts one byte past an aligned address."""
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    m = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
-    m[...] = a
-    assert not m.flags.aligned
-    return m
 
 
 def test_misaligned_float16(rng):

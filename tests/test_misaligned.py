@@ -8,16 +8,7 @@ import pytest
 
 import fastsoftmax as fs
 import fastsoftmax.reference as ref
-from conftest import DTYPES, assert_grad_close, assert_softmax_close, assert_value_close
-
-
-def misaligned(a):
-    """A copy of a whose data starts one byte past an aligned address."""
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    m = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
-    m[...] = a
-    assert not m.flags.aligned
-    return m
+from conftest import DTYPES, assert_grad_close, assert_softmax_close, assert_value_close, misaligned
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

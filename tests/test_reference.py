@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fastsoftmax import reference as ref
-from conftest import make_index_target, make_prob_target
+from conftest import make_index_target, make_prob_target, fd_grad
 
 
 def naive_log_softmax_row(row):
@@ -80,16 +80,6 @@ def test_reference_cross_entropy_matches_scalar_loop(rng, weighted, ignore, eps,
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
 
 
-def _fd_grad(f, x, h=1e-5):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        xm[i] -= h
-        g[i] = (f(xp) - f(xm)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("weighted,ignore,eps,reduction,prob,axis",
                          list(itertools.product([False, True], [False, True], [0.0, 0.2, 1.0],
                                                 ["mean", "sum", "none"], [False, True], [-1, 0])))
@@ -107,7 +97,7 @@ def test_reference_gradient_matches_finite_differences(rng, weighted, ignore, ep
     def f(z):
         return float(np.sum(ref.cross_entropy(z, t, **kw)))
 
-    fd = _fd_grad(f, x)
+    fd = fd_grad(f, x)
     np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-8)
     np.testing.assert_array_equal(loss, ref.cross_entropy(x, t, **kw))
 

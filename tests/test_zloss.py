@@ -10,6 +10,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    fd_grad,
     DTYPES,
     assert_exact_zero,
     assert_grad_close,
@@ -179,16 +180,6 @@ def test_out_separate_and_in_place(rng, dtype, kind, reduction, shape, axis):
 # ----------------------------------------------------------------------------- gradients
 
 
-def _fd_grad(f, x, h=1e-5):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        xm[i] -= h
-        g[i] = (f(xp) - f(xm)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("kind", ["index", "prob"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted,eps,ignore_mode", [(False, 0.0, "absent"), (True, 0.0, "default"),
@@ -206,7 +197,7 @@ def test_gradient_finite_differences_float64(rng, backend, kind, reduction, weig
     def f(z):
         return float(np.sum(fs.cross_entropy(z, t, **kw)))
 
-    fd = _fd_grad(f, x)
+    fd = fd_grad(f, x)
     r = np.broadcast_to(zloss_row_factor(x, t, **kw), shape)
     err = np.abs(g - fd)
     bound = 1e-7 * (np.abs(fd) + r) + 1e-9
@@ -451,6 +442,6 @@ def test_reference_gradient_is_the_derivative_of_its_loss(rng, kind, reduction, 
     w = rng.uniform(0.5, 2.0, 5) if weighted else None
     kw = dict(weight=w, ignore_index=ii, reduction=reduction, label_smoothing=eps, z_loss=0.7)
     _, g = ref.cross_entropy(x, t, return_grad=True, **kw)
-    fd = _fd_grad(lambda z: float(np.sum(ref.cross_entropy(z, t, **kw))), x)
+    fd = fd_grad(lambda z: float(np.sum(ref.cross_entropy(z, t, **kw))), x)
     r = np.broadcast_to(zloss_row_factor(x, t, **kw), shape)
     assert np.all(np.abs(g - fd) <= 1e-7 * (np.abs(fd) + r) + 1e-9)
