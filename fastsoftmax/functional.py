@@ -244,7 +244,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
 
     Parameters
     ----------
-    logits : array_like of float32 or float64
+    logits : array_like of float16, float32 or float64
         Unnormalised scores; the class axis is ``axis`` (PyTorch uses dim 1).
     target : array_like
         Either integer class indices with the shape of ``logits`` without the
