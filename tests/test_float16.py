@@ -529,3 +529,23 @@ def test_long_rows_and_many_rows(rng, shape):
     run_ce16(x, t, label_smoothing=0.1, z_loss=1e-3)
     run_bce16(x, rng.random(shape).astype(np.float32), reduction="sum")
     assert_f16_close(fs.sigmoid(x), ref.sigmoid(x), "sigmoid long")
+
+
+def test_conversions_exact(isa):
+    """The float16 <-> float32 conversions of the kernels (F16C or the portable code, per path):
+    every float16 value round-trips exactly through a one-class logsumexp (lse(x) = x + log 1),
+    and float32 results are rounded to nearest even exactly as NumPy rounds them."""
+    h = np.arange(1 << 16, dtype=np.uint16).view(F16)
+    for hh in (h, h[::-3]):  # contiguous, and strided backwards
+        y = fs.logsumexp(hh.reshape(-1, 1), axis=1)
+        same = (y.view(np.uint16) == hh.view(np.uint16)) | (np.isnan(hh) & np.isnan(y))
+        same |= (hh == 0) & (y == 0)  # -0 + log(1) = +0 in float32 already
+        assert same.all(), hh[~same][:5]
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(1 << 18) * 10.0 ** rng.integers(-6, 2, 1 << 18)).astype(F16)
+    x[:6] = [0, -0.0, np.inf, -np.inf, np.nan, 6e-8]
+    want = fs.sigmoid(x.astype(np.float32)).astype(F16)  # the float32 kernel, rounded by NumPy
+    got = fs.sigmoid(x)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan)
+    assert np.array_equal(got[~nan].view(np.uint16), want[~nan].view(np.uint16))
