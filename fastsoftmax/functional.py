@@ -7,6 +7,7 @@ kernel of :mod:`fastsoftmax._kernels` (which calls the C function of the same
 name in ``src/``).  Nothing here loops over rows.
 """
 
+import math
 import numbers
 import operator
 
@@ -204,7 +205,7 @@ def logsumexp(x, axis=-1):
     shape = x.shape[:axis] + x.shape[axis + 1:]
     if x.shape[axis] == 0:
         return np.full(shape, -np.inf, dtype=x.dtype)
-    out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=x.dtype)
+    out = np.empty(math.prod(shape), dtype=x.dtype)
     if out.size:
         views = _rows([x], axis)
         if views is None:
@@ -289,7 +290,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     axis = _axis(axis, logits.ndim)
     n_classes = logits.shape[axis]
     batch_shape = logits.shape[:axis] + logits.shape[axis + 1:]
-    n_rows = int(np.prod(batch_shape, dtype=np.int64))
+    n_rows = math.prod(batch_shape)
 
     # ---- options
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
