@@ -371,8 +371,11 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         total = _kernels.cross_entropy(xv, t, ignore_index, pv, weight, label_smoothing, grad_scale, z_loss,
                                        loss_rows, gv)
     else:
-        total = 0.0  # no rows, or no classes (every index target then is ignored)
-        loss_rows.fill(0.0)
+        # no rows, or no classes: every index target then is ignored; a probability-target row
+        # has no loss terms, but its z-loss is z * logsumexp(empty)**2 = z * (-inf)**2 = inf
+        empty_z = prob is not None and n_rows and z_loss > 0.0
+        total = np.inf if empty_z else 0.0
+        loss_rows.fill(np.inf if empty_z else 0.0)
         if grad is not None:
             grad.fill(0)
 

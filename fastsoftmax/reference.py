@@ -288,7 +288,7 @@ def cross_entropy(
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if prob_targets:
             t = np.moveaxis(target.astype(np.float64), ax, -1)
-            t_s = t * (1.0 - eps) + eps / C
+            t_s = t * (1.0 - eps) + (eps / C if C else 0.0)  # C = 0: empty rows, nothing to smooth
             loss_rows = -np.sum(w * t_s * lp, axis=-1)
             w_row = np.ones(batch_shape)  # the z-loss term of a probability-target row has weight 1
             n_rows = int(np.prod(batch_shape, dtype=np.int64))

@@ -445,3 +445,17 @@ def test_reference_gradient_is_the_derivative_of_its_loss(rng, kind, reduction, 
     fd = fd_grad(lambda z: float(np.sum(ref.cross_entropy(z, t, **kw))), x)
     r = np.broadcast_to(zloss_row_factor(x, t, **kw), shape)
     assert np.all(np.abs(g - fd) <= 1e-7 * (np.abs(fd) + r) + 1e-9)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_no_classes(reduction):
+    """C = 0: probability-target rows have no loss terms but a z-loss of z * logsumexp(empty)**2 = inf;
+    index targets must all be ignored, and then contribute nothing (mean: NaN, as without z_loss)."""
+    x, p = np.zeros((3, 0)), np.zeros((3, 0))
+    for kw in (dict(z_loss=0.1), dict(z_loss=0.1, label_smoothing=0.2), dict(label_smoothing=0.2)):
+        got = fs.cross_entropy(x, p, reduction=reduction, **kw)
+        want = ref.cross_entropy(x, p, reduction=reduction, **kw)
+        assert np.array_equal(np.asarray(got, np.float64), np.asarray(want, np.float64), equal_nan=True)
+    got = fs.cross_entropy(x, np.full(3, -100), reduction=reduction, z_loss=0.1)
+    want = ref.cross_entropy(x, np.full(3, -100), reduction=reduction, z_loss=0.1)
+    assert np.array_equal(np.asarray(got, np.float64), np.asarray(want, np.float64), equal_nan=True)
