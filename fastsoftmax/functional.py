@@ -349,8 +349,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     if return_grad:
         if out is not None:
             grad = out
-            if np.may_share_memory(out, logits) and not _same_view(out, logits):
-                logits = logits.copy()
+            (logits,) = _inputs_for(out, [logits])
             if prob is not None and np.may_share_memory(out, prob):
                 prob = prob.copy()
         else:
@@ -408,9 +407,8 @@ def sigmoid(x, *, out=None):
     else:
         _check_out(out, x.shape, x.dtype)
         (x,) = _inputs_for(out, [x])
-    if x.ndim == 0 or (x.flags.c_contiguous and out.flags.c_contiguous):
-        # elementwise: contiguous data is one long row, which the kernel cuts into chunks for the threads
-        _map_rows(_kernels.sigmoid, [x.reshape(-1)], out.reshape(-1), 0)
+    if x.ndim == 0:
+        _map_rows(_kernels.sigmoid, [x.reshape(1)], out.reshape(1), 0)
         return out
     return _map_rows(_kernels.sigmoid, [x], out, -1)
 
@@ -506,8 +504,8 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     if numel:
         # kernel views: rows along the last axis (a 0-d input is one row of one)
         arrays = [a for a in (logits, target, weight, loss_el, grad) if a is not None]
-        if logits.ndim == 0 or (pos_weight is None and all(a.flags.c_contiguous for a in arrays)):
-            arrays = [a.reshape(-1) for a in arrays]  # elementwise: one long row (cut into chunks by the kernel)
+        if logits.ndim == 0:
+            arrays = [a.reshape(1) for a in arrays]
         views = _rows(arrays, -1)
         if views is None:  # the outputs are C-contiguous: contiguous inputs merge
             n_in = 2 if weight is None else 3

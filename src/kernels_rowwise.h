@@ -9,10 +9,7 @@
  * Layout is that of the softmax kernels: rows of n_classes elements at
  * (outer, inner) strides.  Each row is processed from contiguous memory: a row
  * whose class stride is not 1 is gathered into a per-thread scratch row (and
- * its outputs scattered back).  The elementwise kernels (sigmoid, BCE) cut
- * rows into chunks of CHUNK elements, so that one long row is spread over the
- * threads too; the backward kernels need a whole row (a dot product, then the
- * output) and spread rows.
+ * its outputs scattered back).  How rows are cut into units of work: rw_plan.
  */
 
 #define CHUNK 8192
@@ -213,16 +210,77 @@ typedef struct {
     T *out[RW_OUT];
     fs_strides os[RW_OUT];
     T scale;
-    double *sums; /* one per unit (BCE) */
+    double *sums; /* BCE: the loss sum of each row, or of each chunk of a row (see rw_plan) */
 } H(rwjob);
 
-/* Process units [u_lo, u_hi); buf: RW_IN + RW_OUT scratch rows of `len` elements (or NULL when all strides are 1). */
-static void H(rw_units)(const H(rwjob) *J, int64_t nchunks, int64_t len, int64_t u, T *buf)
+/* Rows whose elements follow each other in memory (class stride 1, inner stride C), or no array. */
+static int H(rows_contiguous)(const void *p, const fs_strides *s, int64_t c)
 {
-    const int64_t c = J->b->n_classes;
-    const int64_t row = u / nchunks, j0 = (u % nchunks) * len;
-    const int64_t n = c - j0 < len ? c - j0 : len;
-    const int64_t o = row / J->b->n_inner, i = row % J->b->n_inner;
+    return !p || (s->cls == 1 && s->inner == c);
+}
+
+/*
+ * How a batch is cut into units of work (spread over the threads).  The
+ * elementwise kernels (sigmoid, BCE) cut a long row into chunks of CHUNK
+ * elements, and join short rows that follow each other in memory into groups
+ * of whole rows of about CHUNK elements, processed in one call (pos_weight
+ * tiled over the group's rows), so that short rows pay no per-row overhead.
+ * The backward kernels take one whole row per unit.
+ */
+typedef struct {
+    int grouped;        /* units are groups of rows_per rows of one outer index */
+    int64_t rows_per;   /* grouped: rows per unit */
+    int64_t per_outer;  /* grouped: units per outer index */
+    int64_t len;        /* not grouped: elements per chunk of a row */
+    int64_t nchunks;    /* not grouped: chunks per row */
+    int64_t nunits;
+} H(rwplan);
+
+static H(rwplan) H(rw_plan)(const H(rwjob) *J)
+{
+    const int64_t c = J->b->n_classes, n_inner = J->b->n_inner, nrows = J->b->n_outer * n_inner;
+    const int elementwise = J->kind == RW_SIGMOID || J->kind == RW_BCE;
+    H(rwplan) P;
+    P.grouped = elementwise && c > 0 && 2 * c <= CHUNK && n_inner > 1;
+    for (int k = 0; k < 3; k++)
+        P.grouped &= H(rows_contiguous)(J->in[k], &J->is[k], c);
+    for (int k = 0; k < RW_OUT; k++)
+        P.grouped &= H(rows_contiguous)(J->out[k], &J->os[k], c);
+    P.rows_per = P.grouped ? (CHUNK / c < n_inner ? CHUNK / c : n_inner) : 1;
+    P.per_outer = (n_inner + P.rows_per - 1) / P.rows_per;
+    P.len = elementwise && c > CHUNK ? CHUNK : c > 0 ? c : 1;
+    P.nchunks = P.grouped ? 1 : (c + P.len - 1) / P.len;
+    P.nunits = P.grouped ? J->b->n_outer * P.per_outer : nrows * P.nchunks;
+    return P;
+}
+
+/* The first row of unit u (grouped units); its sum goes to row_sums there. */
+static int64_t H(unit_row)(const H(rwjob) *J, const H(rwplan) *P, int64_t u)
+{
+    return (u / P->per_outer) * J->b->n_inner + (u % P->per_outer) * P->rows_per;
+}
+
+/*
+ * Unit u.  buf: RW_IN + RW_OUT scratch rows of P->len elements (or NULL when
+ * all class strides are 1); pwt: pos_weight tiled over P->rows_per rows
+ * (grouped BCE), else NULL.
+ */
+static void H(rw_unit)(const H(rwjob) *J, const H(rwplan) *P, int64_t u, T *buf, const T *pwt)
+{
+    const int64_t c = J->b->n_classes, n_inner = J->b->n_inner;
+    int64_t o, i, j0, n;
+    if (P->grouped) {
+        o = u / P->per_outer;
+        i = (u % P->per_outer) * P->rows_per;
+        j0 = 0;
+        n = (n_inner - i < P->rows_per ? n_inner - i : P->rows_per) * c;
+    } else {
+        const int64_t row = u / P->nchunks;
+        o = row / n_inner;
+        i = row % n_inner;
+        j0 = (u % P->nchunks) * P->len;
+        n = c - j0 < P->len ? c - j0 : P->len;
+    }
     const T *in[RW_IN];
     T *out[RW_OUT], *dst[RW_OUT];
     for (int k = 0; k < RW_IN; k++) {
@@ -230,13 +288,13 @@ static void H(rw_units)(const H(rwjob) *J, int64_t nchunks, int64_t len, int64_t
         if (!J->in[k]) {
             in[k] = NULL;
         } else if (k == 3) {
-            in[k] = J->in[k] + j0; /* pos_weight: contiguous per class */
+            in[k] = pwt ? pwt : J->in[k] + j0; /* pos_weight: contiguous per class */
         } else {
             const T *src = J->in[k] + o * s->outer + i * s->inner + j0 * s->cls;
             if (s->cls == 1) {
                 in[k] = src;
             } else {
-                T *d = buf + k * len;
+                T *d = buf + k * P->len;
                 for (int64_t j = 0; j < n; j++)
                     d[j] = src[j * s->cls];
                 in[k] = d;
@@ -246,14 +304,15 @@ static void H(rw_units)(const H(rwjob) *J, int64_t nchunks, int64_t len, int64_t
     for (int k = 0; k < RW_OUT; k++) {
         const fs_strides *s = &J->os[k];
         dst[k] = J->out[k] ? J->out[k] + o * s->outer + i * s->inner + j0 * s->cls : NULL;
-        out[k] = dst[k] && s->cls != 1 ? buf + (RW_IN + k) * len : dst[k];
+        out[k] = dst[k] && s->cls != 1 ? buf + (RW_IN + k) * P->len : dst[k];
     }
     switch (J->kind) {
     case RW_SIGMOID:
         H(sigmoid_run)(in[0], out[0], n);
         break;
     case RW_BCE:
-        J->sums[u] = H(bce_run)(in[0], in[1], in[2], in[3], out[0], out[1], n, J->scale);
+        J->sums[P->grouped ? H(unit_row)(J, P, u) : u] = H(bce_run)(in[0], in[1], in[2], in[3], out[0], out[1], n,
+                                                                     J->scale);
         break;
     case RW_SOFTMAX_BW:
         H(softmax_bw_run)(in[0], in[1], out[0], n);
@@ -268,36 +327,39 @@ static void H(rw_units)(const H(rwjob) *J, int64_t nchunks, int64_t len, int64_t
                 dst[k][j * J->os[k].cls] = out[k][j];
 }
 
-static int H(rw_run)(const H(rwjob) *J)
+static int H(rw_run)(const H(rwjob) *J, const H(rwplan) *P)
 {
     const int64_t c = J->b->n_classes, nrows = J->b->n_outer * J->b->n_inner;
     if (nrows <= 0 || c <= 0)
         return FS_OK;
-    const int elementwise = J->kind == RW_SIGMOID || J->kind == RW_BCE;
-    const int64_t len = elementwise && c > CHUNK ? CHUNK : c;
-    const int64_t nchunks = (c + len - 1) / len, nunits = nrows * nchunks;
     int need_buf = 0;
     for (int k = 0; k < 3; k++)
         need_buf |= J->in[k] && J->is[k].cls != 1;
     for (int k = 0; k < RW_OUT; k++)
         need_buf |= J->out[k] && J->os[k].cls != 1;
+    const int tile_pw = P->grouped && J->in[3];
     int nt = fs_plan_threads(nrows * c);
-    if (nt > nunits)
-        nt = (int)nunits;
+    if (nt > P->nunits)
+        nt = (int)P->nunits;
     int status = FS_OK;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
     {
-        T *buf = need_buf ? (T *)malloc((size_t)((RW_IN + RW_OUT) * len) * sizeof(T)) : NULL;
-        int mine = need_buf && !buf ? FS_ENOMEM : FS_OK;
+        T *buf = need_buf ? (T *)malloc((size_t)((RW_IN + RW_OUT) * P->len) * sizeof(T)) : NULL;
+        T *pwt = tile_pw ? (T *)malloc((size_t)(P->rows_per * c) * sizeof(T)) : NULL;
+        int mine = (need_buf && !buf) || (tile_pw && !pwt) ? FS_ENOMEM : FS_OK;
+        if (pwt)
+            for (int64_t r = 0; r < P->rows_per; r++)
+                memcpy(pwt + r * c, J->in[3], (size_t)c * sizeof(T));
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-        for (int64_t u = 0; u < nunits; u++)
+        for (int64_t u = 0; u < P->nunits; u++)
             if (mine == FS_OK)
-                H(rw_units)(J, nchunks, len, u, buf);
+                H(rw_unit)(J, P, u, buf, pwt);
         free(buf);
+        free(pwt);
         fs_keep_error(&status, mine);
     }
     return status;
@@ -319,69 +381,14 @@ int K(sigmoid)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const 
     J.is[0] = *xs;
     J.out[0] = y;
     J.os[0] = *ys;
-    return H(rw_run)(&J);
-}
-
-/* Rows whose elements follow each other in memory (class stride 1, inner stride C). */
-static int H(rows_contiguous)(const void *p, const fs_strides *s, int64_t c)
-{
-    return !p || (s->cls == 1 && s->inner == c);
-}
-
-/*
- * BCE over short rows that follow each other in memory: units of up to CHUNK
- * elements (whole rows of one outer index) in one call of bce_run, with
- * pos_weight tiled once per thread over the unit's rows, so that short rows
- * pay no per-row overhead.  Each unit's loss sum goes to row_sums at its first
- * row (0 at its other rows).
- */
-static int H(bce_grouped)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_bce_args *a, double *row_sums,
-                          T *loss, const fs_strides *ls, T *grad, const fs_strides *gs)
-{
-    const int64_t c = b->n_classes, n_inner = b->n_inner, nrows = b->n_outer * n_inner;
-    const int64_t rpu = CHUNK / c < n_inner ? CHUNK / c : n_inner; /* rows per unit */
-    const int64_t per_outer = (n_inner + rpu - 1) / rpu, nunits = b->n_outer * per_outer;
-    const T *t = (const T *)a->target, *w = (const T *)a->weight, *pw = (const T *)a->pos_weight;
-    const T scale = (T)a->grad_scale;
-    int nt = fs_plan_threads(nrows * c);
-    if (nt > nunits)
-        nt = (int)nunits;
-    int status = FS_OK;
-    for (int64_t n = 0; n < nrows; n++)
-        row_sums[n] = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-    {
-        T *pwt = pw ? (T *)malloc((size_t)(rpu * c) * sizeof(T)) : NULL;
-        int mine = pw && !pwt ? FS_ENOMEM : FS_OK;
-        if (pwt)
-            for (int64_t r = 0; r < rpu; r++)
-                memcpy(pwt + r * c, pw, (size_t)c * sizeof(T));
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int64_t u = 0; u < nunits; u++) {
-            if (mine != FS_OK)
-                continue;
-            const int64_t o = u / per_outer, i0 = (u % per_outer) * rpu;
-            const int64_t ni = n_inner - i0 < rpu ? n_inner - i0 : rpu;
-#define AT(p, s) ((p) ? (p) + o * (s)->outer + i0 * (s)->inner : NULL)
-            row_sums[o * n_inner + i0] = H(bce_run)(AT(x, xs), AT(t, &a->target_strides), AT(w, &a->weight_strides),
-                                                    pwt, AT(loss, ls), AT(grad, gs), ni * c, scale);
-#undef AT
-        }
-        free(pwt);
-        fs_keep_error(&status, mine);
-    }
-    return status;
+    const H(rwplan) P = H(rw_plan)(&J);
+    return H(rw_run)(&J, &P);
 }
 
 int K(bce_logits)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_bce_args *a, double *row_sums,
                   double *loss_sum, T *loss, const fs_strides *ls, T *grad, const fs_strides *gs)
 {
-    const int64_t c = b->n_classes, nrows = b->n_outer * b->n_inner;
-    const int64_t nchunks = c > CHUNK ? (c + CHUNK - 1) / CHUNK : 1;
+    const int64_t nrows = b->n_outer * b->n_inner;
     H(rwjob) J = H(rwjob_init)(RW_BCE, b);
     J.in[0] = x;
     J.is[0] = *xs;
@@ -395,35 +402,22 @@ int K(bce_logits)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_
     J.out[1] = grad;
     J.os[1] = grad ? *gs : *xs;
     J.scale = (T)a->grad_scale;
-    *loss_sum = 0.0;
-    if (nrows <= 0 || c <= 0) {
-        for (int64_t n = 0; n < nrows; n++)
-            row_sums[n] = 0.0;
-        return FS_OK;
-    }
-    if (2 * c <= CHUNK && b->n_inner > 1 && H(rows_contiguous)(x, xs, c) &&
-        H(rows_contiguous)(a->target, &a->target_strides, c) && H(rows_contiguous)(a->weight, &a->weight_strides, c) &&
-        H(rows_contiguous)(loss, ls, c) && H(rows_contiguous)(grad, gs, c)) {
-        int status = H(bce_grouped)(b, x, xs, a, row_sums, loss, ls, grad, gs);
-        double total = 0.0;
-        for (int64_t n = 0; n < nrows; n++)
-            total += row_sums[n];
-        *loss_sum = total;
-        return status;
-    }
-    /* one partial sum per chunk of a row; rows of one chunk use row_sums directly */
-    double *sums = nchunks > 1 ? (double *)malloc((size_t)(nrows * nchunks) * sizeof(double)) : row_sums;
+    const H(rwplan) P = H(rw_plan)(&J);
+    /* unit sums: at each group's first row (0 at its other rows), per row, or per chunk of a row */
+    for (int64_t n = 0; n < nrows; n++)
+        row_sums[n] = 0.0;
+    double *sums = P.nchunks > 1 ? (double *)malloc((size_t)(nrows * P.nchunks) * sizeof(double)) : row_sums;
     if (!sums)
         return FS_ENOMEM;
     J.sums = sums;
-    int status = H(rw_run)(&J);
+    int status = H(rw_run)(&J, &P);
     /* per row, then over rows, in order: the same result for any thread count */
     double total = 0.0;
     for (int64_t n = 0; n < nrows; n++) {
-        if (nchunks > 1) {
+        if (sums != row_sums) {
             double s = 0.0;
-            for (int64_t k = 0; k < nchunks; k++)
-                s += sums[n * nchunks + k];
+            for (int64_t k = 0; k < P.nchunks; k++)
+                s += sums[n * P.nchunks + k];
             row_sums[n] = s;
         }
         total += row_sums[n];
@@ -444,7 +438,8 @@ static int H(backward)(int kind, const fs_batch *b, const T *p, const fs_strides
     J.is[1] = *gs;
     J.out[0] = gx;
     J.os[0] = *gxs;
-    return H(rw_run)(&J);
+    const H(rwplan) P = H(rw_plan)(&J);
+    return H(rw_run)(&J, &P);
 }
 
 int K(softmax_backward)(const fs_batch *b, const T *p, const fs_strides *ps, const T *g, const fs_strides *gs, T *gx,
