@@ -221,6 +221,19 @@ def make_prob_target(rng, logits_shape, axis, dtype=np.float64):
     return np.ascontiguousarray(np.moveaxis(t.reshape(batch + (C,)), -1, ax)).astype(dtype)
 
 
+def make_targets(rng, shape, axis, dtype, kind, ignore_mode="default"):
+    """(target, ignore_index): probability targets (``kind="prob"``) or class indices, with
+    ``ignore_mode`` "absent" (no row ignored), "default" (-100), "in_range" (class 1) or
+    "negative" (-1) for the ignored rows."""
+    ax = axis % len(shape)
+    C = shape[ax]
+    batch = shape[:ax] + shape[ax + 1:]
+    ii = {"absent": -100, "default": -100, "in_range": min(1, C - 1), "negative": -1}[ignore_mode]
+    if kind == "prob":
+        return make_prob_target(rng, shape, axis, dtype), ii
+    return make_index_target(rng, batch, C, ignore_index=None if ignore_mode == "absent" else ii), ii
+
+
 def make_logits(rng, shape, dtype, scale=3.0):
     return (rng.standard_normal(shape) * scale).astype(dtype)
 

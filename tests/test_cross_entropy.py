@@ -8,6 +8,8 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    zloss_row_factor,
+    make_targets,
     fd_grad,
     DTYPES,
     assert_exact_zero,
@@ -63,18 +65,6 @@ def run_ce(logits, target, *, return_grad=True, out=None, **kw):
     return loss, grad
 
 
-def _targets(rng, shape, axis, dtype, kind, ignore_mode):
-    """(target, ignore_index) for the given target kind and ignore mode."""
-    ax = axis % len(shape)
-    C = shape[ax]
-    batch = shape[:ax] + shape[ax + 1:]
-    ii = {"absent": -100, "default": -100, "in_range": min(1, C - 1), "negative": -1}[ignore_mode]
-    if kind == "prob":
-        return make_prob_target(rng, shape, axis, dtype), ii
-    t = make_index_target(rng, batch, C, ignore_index=None if ignore_mode == "absent" else ii)
-    return t, ii
-
-
 # ----------------------------------------------------------------------------- option grid
 
 
@@ -88,7 +78,7 @@ def _targets(rng, shape, axis, dtype, kind, ignore_mode):
 def test_option_grid(rng, dtype, return_grad, kind, reduction, eps, ignore_mode, weighted):
     shape = (13, 37)
     x = make_logits(rng, shape, dtype)
-    t, ii = _targets(rng, shape, -1, dtype, kind, ignore_mode)
+    t, ii = make_targets(rng, shape, -1, dtype, kind, ignore_mode)
     w = rng.uniform(0.5, 2.0, shape[1]).astype(dtype) if weighted else None
     run_ce(x, t, return_grad=return_grad, weight=w, ignore_index=ii, reduction=reduction, label_smoothing=eps)
 
@@ -101,7 +91,7 @@ def test_option_grid(rng, dtype, return_grad, kind, reduction, eps, ignore_mode,
                                         ((3, 17, 9), 1), ((2, 1, 9), 1)])
 def test_3d_class_axis(rng, dtype, kind, reduction, weighted, eps, shape, axis):
     x = make_logits(rng, shape, dtype)
-    t, ii = _targets(rng, shape, axis, dtype, kind, "default")
+    t, ii = make_targets(rng, shape, axis, dtype, kind, "default")
     w = rng.uniform(0.5, 2.0, shape[axis]).astype(dtype) if weighted else None
     run_ce(x, t, axis=axis, weight=w, ignore_index=ii, reduction=reduction, label_smoothing=eps)
 
@@ -112,7 +102,7 @@ def test_3d_class_axis(rng, dtype, kind, reduction, weighted, eps, shape, axis):
 def test_simd_tails(rng, isa, dtype, kind, C):
     N = 6 if C < 1000 else 3
     x = make_logits(rng, (N, C), dtype)
-    t, ii = _targets(rng, (N, C), -1, dtype, kind, "default")
+    t, ii = make_targets(rng, (N, C), -1, dtype, kind, "default")
     w = rng.uniform(0.5, 2.0, C).astype(dtype)
     run_ce(x, t, weight=w, ignore_index=ii, label_smoothing=0.1)
     run_ce(x, t, reduction="none")
@@ -123,7 +113,7 @@ def test_simd_tails(rng, isa, dtype, kind, C):
 @pytest.mark.parametrize("kind", ["index", "prob"])
 def test_shapes(rng, dtype, shape, kind):
     x = make_logits(rng, shape, dtype)
-    t, ii = _targets(rng, shape, -1, dtype, kind, "absent")
+    t, ii = make_targets(rng, shape, -1, dtype, kind, "absent")
     run_ce(x, t)
     run_ce(x, t, reduction="none", label_smoothing=0.05)
 
@@ -152,7 +142,7 @@ def test_forward_only_equals_return_grad_loss(rng):
     for dtype, kind, red, eps, weighted in itertools.product(DTYPES, ["index", "prob"], REDUCTIONS, [0.0, 0.3],
                                                              [False, True]):
         x = make_logits(rng, (33, 129), dtype)
-        t, ii = _targets(rng, x.shape, -1, dtype, kind, "default")
+        t, ii = make_targets(rng, x.shape, -1, dtype, kind, "default")
         w = rng.uniform(0.5, 2.0, 129).astype(dtype) if weighted else None
         kw = dict(weight=w, ignore_index=ii, reduction=red, label_smoothing=eps)
         fwd = fs.cross_entropy(x, t, **kw)
@@ -183,7 +173,7 @@ def _noncontig_cases(rng, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["index", "prob"])
 @pytest.mark.parametrize("case", range(9))
-def test_noncontiguous_logits_and_targets(rng, dtype, kind, case):
+def test_noncontiguous_logits_andmake_targets(rng, dtype, kind, case):
     name, x, axis = _noncontig_cases(rng, dtype)[case]
     ax = axis % x.ndim
     if kind == "prob":
@@ -207,7 +197,7 @@ def test_noncontiguous_logits_and_targets(rng, dtype, kind, case):
 @pytest.mark.parametrize("shape,axis", [((9, 37), -1), ((9, 37), 0), ((3, 5, 4), 1)])
 def test_out_separate(rng, dtype, kind, reduction, shape, axis):
     x = make_logits(rng, shape, dtype)
-    t, ii = _targets(rng, shape, axis, dtype, kind, "default")
+    t, ii = make_targets(rng, shape, axis, dtype, kind, "default")
     out = np.full(shape, np.nan, dtype)
     run_ce(x, t, axis=axis, out=out, reduction=reduction, ignore_index=ii, label_smoothing=0.1)
 
@@ -218,7 +208,7 @@ def test_out_separate(rng, dtype, kind, reduction, shape, axis):
 @pytest.mark.parametrize("shape,axis", [((9, 37), -1), ((9, 37), 0), ((3, 5, 4), 1), ((4, 4097), -1)])
 def test_out_in_place(rng, dtype, kind, reduction, shape, axis):
     x = make_logits(rng, shape, dtype)
-    t, ii = _targets(rng, shape, axis, dtype, kind, "default")
+    t, ii = make_targets(rng, shape, axis, dtype, kind, "default")
     w = rng.uniform(0.5, 2.0, shape[axis]).astype(dtype)
     kw = dict(axis=axis, weight=w, reduction=reduction, ignore_index=ii, label_smoothing=0.2)
     loss_ref, grad_ref = ref.cross_entropy(x, t, return_grad=True, **kw)
@@ -237,23 +227,25 @@ def test_out_in_place(rng, dtype, kind, reduction, shape, axis):
                                                       (False, 0.3, "in_range"), (True, 0.3, "default"),
                                                       (True, 1.0, "absent")])
 @pytest.mark.parametrize("shape,axis", [((3, 4), -1), ((5, 3), 0), ((2, 3, 4), 1)])
-def test_gradient_finite_differences_float64(rng, kind, reduction, weighted, eps, ignore_mode, shape, axis):
-    """Kernel gradient vs central differences of the kernel loss (float64).
+@pytest.mark.parametrize("z_loss", [0.0, 0.7])
+def test_gradient_finite_differences_float64(rng, kind, reduction, weighted, eps, ignore_mode, shape, axis, z_loss):
+    """Kernel gradient vs central differences of the kernel loss (float64), with and without z-loss.
 
     FD error (h = 1e-5): truncation ~h^2 |f'''| ~ 1e-10, rounding ~1e-16 |f| / h ~ 1e-11;
     the tolerance 1e-7 * (|fd| + r) + 1e-9 leaves a wide margin over both.
     """
-    x = make_logits(rng, shape, np.float64, scale=1.5)
-    t, ii = _targets(rng, shape, axis, np.float64, kind, ignore_mode)
+    # with z-loss, logits shifted so that lse is away from 0 and the z term matters
+    x = make_logits(rng, shape, np.float64, scale=1.5) + (2.0 if z_loss else 0.0)
+    t, ii = make_targets(rng, shape, axis, np.float64, kind, ignore_mode)
     w = rng.uniform(0.5, 2.0, shape[axis]) if weighted else None
-    kw = dict(axis=axis, weight=w, ignore_index=ii, reduction=reduction, label_smoothing=eps)
+    kw = dict(axis=axis, weight=w, ignore_index=ii, reduction=reduction, label_smoothing=eps, z_loss=z_loss)
     _, g = fs.cross_entropy(x, t, return_grad=True, **kw)
 
     def f(z):
         return float(np.sum(fs.cross_entropy(z, t, **kw)))
 
     fd = fd_grad(f, x)
-    r = np.broadcast_to(grad_row_factor(shape, t, **kw), shape)
+    r = np.broadcast_to(zloss_row_factor(x, t, **kw), shape)
     err = np.abs(g - fd)
     bound = 1e-7 * (np.abs(fd) + r) + 1e-9
     assert np.all(err <= bound), f"max err {err.max():.3e}; grad={g}, fd={fd}"
@@ -278,7 +270,7 @@ def test_gradient_of_none_is_gradient_of_sum(rng, dtype):
 def test_gradient_rows_sum_to_zero(rng, dtype, kind):
     """Unweighted: each row's gradient is s_n (p - t'), which sums to 0 over classes."""
     x = make_logits(rng, (15, 23), dtype)
-    t, _ = _targets(rng, x.shape, -1, dtype, kind, "absent")
+    t, _ = make_targets(rng, x.shape, -1, dtype, kind, "absent")
     _, g = fs.cross_entropy(x, t, reduction="sum", label_smoothing=0.1, return_grad=True)
     tolr = {np.float32: 2e-6, np.float64: 1e-12}[dtype]
     # each |g_j - g_ref_j| <= tol (|g_ref_j| + 1) and sum_j |g_ref_j| <= 2
@@ -335,7 +327,7 @@ def test_large_magnitudes_no_overflow(rng, dtype, kind, C):
     x[3] = 1e4 + rng.uniform(-20, 20, C).round(2)
     x[4] = -1e4 + rng.uniform(-20, 20, C).round(2)
     x[5] = np.where(rng.random(C) < 0.5, 1e4, -1e4)
-    t, _ = _targets(rng, x.shape, -1, dtype, kind, "absent")
+    t, _ = make_targets(rng, x.shape, -1, dtype, kind, "absent")
     for red in REDUCTIONS:
         loss, grad = run_ce(x, t, reduction=red, label_smoothing=0.1)
         assert np.all(np.isfinite(loss)) and np.isfinite(grad).all()
@@ -385,7 +377,7 @@ def test_special_rows_are_isolated(rng, dtype, kind, C):
     x[1] = -np.inf  # all -inf: NaN
     x[3, C // 2] = np.nan  # NaN: only that row
     x[5, 0] = np.inf  # +inf: NaN
-    t, _ = _targets(rng, x.shape, -1, dtype, kind, "absent")
+    t, _ = make_targets(rng, x.shape, -1, dtype, kind, "absent")
     loss, grad = run_ce(x, t, reduction="none", label_smoothing=0.1)
     bad, ok = [1, 3, 5], [0, 2, 4, 6]
     assert np.isnan(loss[bad]).all() and np.isfinite(loss[ok]).all()
@@ -440,7 +432,7 @@ def test_ignore_index_outside_class_range(rng, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("eps", [0.0, 0.3])
-def test_unnormalized_and_signed_prob_targets(rng, dtype, reduction, eps):
+def test_unnormalized_and_signed_probmake_targets(rng, dtype, reduction, eps):
     """The formulas hold for any soft target (torch does not normalise): rows need not sum to 1."""
     x = make_logits(rng, (9, 21), dtype)
     t_pos = (rng.random((9, 21)) * 3).astype(dtype)  # row sums ~ 30

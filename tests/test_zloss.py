@@ -10,6 +10,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    make_targets,
     fd_grad,
     DTYPES,
     assert_exact_zero,
@@ -64,16 +65,6 @@ def run_z(logits, target, *, z_loss, return_grad=True, out=None, **kw):
     return loss, grad
 
 
-def _targets(rng, shape, axis, dtype, kind, ignore_mode="default"):
-    ax = axis % len(shape)
-    C = shape[ax]
-    batch = shape[:ax] + shape[ax + 1:]
-    ii = {"absent": -100, "default": -100, "in_range": min(1, C - 1)}[ignore_mode]
-    if kind == "prob":
-        return make_prob_target(rng, shape, axis, dtype), ii
-    return make_index_target(rng, batch, C, ignore_index=None if ignore_mode == "absent" else ii), ii
-
-
 # ----------------------------------------------------------------------------- option grid
 
 
@@ -86,7 +77,7 @@ def _targets(rng, shape, axis, dtype, kind, ignore_mode="default"):
 def test_option_grid(rng, dtype, kind, reduction, z, weighted, eps, ignore_mode):
     shape = (13, 37)
     x = make_logits(rng, shape, dtype)
-    t, ii = _targets(rng, shape, -1, dtype, kind, ignore_mode)
+    t, ii = make_targets(rng, shape, -1, dtype, kind, ignore_mode)
     w = rng.uniform(0.5, 2.0, shape[1]).astype(dtype) if weighted else None
     kw = dict(weight=w, ignore_index=ii, reduction=reduction, label_smoothing=eps)
     run_z(x, t, z_loss=z, return_grad=False, **kw)
@@ -99,7 +90,7 @@ def test_option_grid(rng, dtype, kind, reduction, z, weighted, eps, ignore_mode)
 @pytest.mark.parametrize("shape,axis", [((4, 6, 5), 0), ((3, 17, 9), -2), ((2, 1, 9), 1), ((11,), 0)])
 def test_axes(rng, dtype, kind, reduction, shape, axis):
     x = make_logits(rng, shape, dtype)
-    t, ii = _targets(rng, shape, axis, dtype, kind)
+    t, ii = make_targets(rng, shape, axis, dtype, kind)
     w = rng.uniform(0.5, 2.0, shape[axis]).astype(dtype)
     run_z(x, t, z_loss=0.1, axis=axis, weight=w, reduction=reduction, label_smoothing=0.1)
     run_z(x, t, z_loss=1e-3, axis=axis, reduction=reduction)
@@ -111,7 +102,7 @@ def test_axes(rng, dtype, kind, reduction, shape, axis):
 def test_simd_tails(rng, dtype, kind, C):
     N = 4 if C < 1000 else 2
     x = make_logits(rng, (N, C), dtype)
-    t, ii = _targets(rng, (N, C), -1, dtype, kind)
+    t, ii = make_targets(rng, (N, C), -1, dtype, kind)
     w = rng.uniform(0.5, 2.0, C).astype(dtype)
     run_z(x, t, z_loss=0.05, weight=w, label_smoothing=0.1)
     run_z(x, t, z_loss=1.0, reduction="none")
@@ -165,7 +156,7 @@ def test_noncontiguous(rng, dtype, kind, case):
 @pytest.mark.parametrize("shape,axis", [((9, 37), -1), ((9, 37), 0), ((3, 5, 4), 1), ((3, 4097), -1)])
 def test_out_separate_and_in_place(rng, dtype, kind, reduction, shape, axis):
     x = make_logits(rng, shape, dtype)
-    t, ii = _targets(rng, shape, axis, dtype, kind)
+    t, ii = make_targets(rng, shape, axis, dtype, kind)
     w = rng.uniform(0.5, 2.0, shape[axis]).astype(dtype)
     kw = dict(axis=axis, weight=w, reduction=reduction, ignore_index=ii, label_smoothing=0.2)
     run_z(x, t, z_loss=0.3, out=np.full(shape, np.nan, dtype), **kw)
@@ -178,30 +169,7 @@ def test_out_separate_and_in_place(rng, dtype, kind, reduction, shape, axis):
 
 
 # ----------------------------------------------------------------------------- gradients
-
-
-@pytest.mark.parametrize("kind", ["index", "prob"])
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weighted,eps,ignore_mode", [(False, 0.0, "absent"), (True, 0.0, "default"),
-                                                      (True, 0.3, "in_range")])
-@pytest.mark.parametrize("shape,axis", [((3, 4), -1), ((5, 3), 0), ((2, 3, 4), 1)])
-def test_gradient_finite_differences_float64(rng, backend, kind, reduction, weighted, eps, ignore_mode, shape,
-                                             axis):
-    """fs gradient vs central differences of the fs loss (float64); tolerance as in test_cross_entropy."""
-    x = make_logits(rng, shape, np.float64, scale=1.5) + 2.0  # lse away from 0: the z term matters
-    t, ii = _targets(rng, shape, axis, np.float64, kind, ignore_mode)
-    w = rng.uniform(0.5, 2.0, shape[axis]) if weighted else None
-    kw = dict(axis=axis, weight=w, ignore_index=ii, reduction=reduction, label_smoothing=eps, z_loss=0.7)
-    _, g = fs.cross_entropy(x, t, return_grad=True, **kw)
-
-    def f(z):
-        return float(np.sum(fs.cross_entropy(z, t, **kw)))
-
-    fd = fd_grad(f, x)
-    r = np.broadcast_to(zloss_row_factor(x, t, **kw), shape)
-    err = np.abs(g - fd)
-    bound = 1e-7 * (np.abs(fd) + r) + 1e-9
-    assert np.all(err <= bound), f"max err {err.max():.3e}; grad={g}, fd={fd}"
+# (central differences with z_loss: test_cross_entropy.test_gradient_finite_differences_float64)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -209,7 +177,7 @@ def test_gradient_finite_differences_float64(rng, backend, kind, reduction, weig
 def test_z_term_is_the_difference(rng, dtype, kind):
     """loss(z) - loss(0) = z * sum_n w_row lse_n^2 / D and grad(z) - grad(0) = 2 z s_n w_row lse_n p (within bars)."""
     x = make_logits(rng, (15, 23), dtype) + dtype(3)
-    t, _ = _targets(rng, x.shape, -1, dtype, kind, "absent")
+    t, _ = make_targets(rng, x.shape, -1, dtype, kind, "absent")
     z = 0.25
     l0, g0 = fs.cross_entropy(x, t, reduction="sum", return_grad=True)
     lz, gz = fs.cross_entropy(x, t, reduction="sum", return_grad=True, z_loss=z)
@@ -328,7 +296,7 @@ def test_large_magnitudes(rng, dtype, kind, C):
     x[3] = 1e4 + rng.uniform(-20, 20, C).round(2)
     x[4] = -1e4 + rng.uniform(-20, 20, C).round(2)
     x[5] = np.where(rng.random(C) < 0.5, 1e4, -1e4)
-    t, _ = _targets(rng, x.shape, -1, dtype, kind, "absent")
+    t, _ = make_targets(rng, x.shape, -1, dtype, kind, "absent")
     for red in REDUCTIONS:
         loss, grad = run_z(x, t, z_loss=1e-4, reduction=red, label_smoothing=0.1)
         assert np.all(np.isfinite(loss)) and np.isfinite(grad).all()
@@ -342,7 +310,7 @@ def test_special_rows_are_isolated(rng, dtype, kind, C):
     x[1] = -np.inf
     x[3, C // 2] = np.nan
     x[5, 0] = np.inf
-    t, _ = _targets(rng, x.shape, -1, dtype, kind, "absent")
+    t, _ = make_targets(rng, x.shape, -1, dtype, kind, "absent")
     loss, grad = run_z(x, t, z_loss=0.1, reduction="none", label_smoothing=0.1)
     bad, ok = [1, 3, 5], [0, 2, 4, 6]
     assert np.isnan(loss[bad]).all() and np.isfinite(loss[ok]).all()
@@ -438,7 +406,7 @@ def test_z_loss_not_a_number(impl, z):
 def test_reference_gradient_is_the_derivative_of_its_loss(rng, kind, reduction, weighted, eps):
     shape = (4, 5)
     x = make_logits(rng, shape, np.float64, scale=1.5) + 2.0
-    t, ii = _targets(rng, shape, -1, np.float64, kind, "default")
+    t, ii = make_targets(rng, shape, -1, np.float64, kind, "default")
     w = rng.uniform(0.5, 2.0, 5) if weighted else None
     kw = dict(weight=w, ignore_index=ii, reduction=reduction, label_smoothing=eps, z_loss=0.7)
     _, g = ref.cross_entropy(x, t, return_grad=True, **kw)
