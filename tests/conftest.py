@@ -424,3 +424,24 @@ def misaligned(a):
     m[...] = a
     assert not m.flags.aligned
     return m
+
+
+def bad_out(case, dtype, shape=(4, 6)):
+    """(out, expected exception) for an ``out=`` array that is wrong for inputs of ``shape``
+    and ``dtype``: "dtype" (the other float dtype: TypeError), "shape", "shape_T"
+    (transposed), "noncontig", "fortran", "negative" (layouts, for outputs that must be
+    C-contiguous), "readonly" (ValueError), "not_array" (a list: TypeError)."""
+    n, c = shape
+    if case == "dtype":
+        return np.full(shape, 3.0, np.float64 if np.dtype(dtype) == np.float32 else np.float32), TypeError
+    if case == "not_array":
+        return [[0.0] * c] * n, TypeError
+    out = {"shape": lambda: np.full((n, c - 1), 3.0, dtype),
+           "shape_T": lambda: np.full((c, n), 3.0, dtype),
+           "noncontig": lambda: np.full((n, 2 * c), 3.0, dtype)[:, ::2],
+           "fortran": lambda: np.asfortranarray(np.full(shape, 3.0, dtype)),
+           "negative": lambda: np.full(shape, 3.0, dtype)[::-1],
+           "readonly": lambda: np.full(shape, 3.0, dtype)}[case]()
+    if case == "readonly":
+        out.flags.writeable = False
+    return out, ValueError

@@ -11,6 +11,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    bad_out,
     misaligned,
     DTYPES,
     assert_log_softmax_backward_close,
@@ -388,21 +389,11 @@ def test_out_bad(impl, fn, dtype, case):
     rng = np.random.default_rng(5)
     a = rng.random((4, 6)).astype(dtype)
     g = rng.standard_normal((4, 6)).astype(dtype)
-    exc = ValueError
-    if case == "dtype":
-        out, exc = np.full((4, 6), 3.0, np.float64 if dtype == np.float32 else np.float32), TypeError
-    elif case == "shape":
-        out = np.full((4, 5), 3.0, dtype)
-    elif case == "shape_T":
-        out = np.full((6, 4), 3.0, dtype)
-    elif case == "readonly":
-        out = np.full((4, 6), 3.0, dtype)
-        out.flags.writeable = False
-    elif case == "not_array":
-        out, exc = [[0.0] * 6] * 4, TypeError
-    else:
+    if case == "in_place_readonly":
         g.flags.writeable = False
-        out = g
+        out, exc = g, ValueError
+    else:
+        out, exc = bad_out(case, dtype)
     _raises(impl, fn, exc, a, g, out=out)
 
 

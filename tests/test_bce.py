@@ -12,6 +12,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    bad_out,
     fd_grad,
     misaligned,
     DTYPES,
@@ -611,26 +612,11 @@ def test_weight_not_real(impl, which):
 def test_out_bad(impl, dtype, case):
     x = np.random.default_rng(3).standard_normal((4, 6)).astype(dtype)
     t = np.zeros((4, 6), dtype)
-    exc, kw = ValueError, dict(return_grad=True)
-    if case == "dtype":
-        out, exc = np.full((4, 6), 3.0, np.float64 if dtype == np.float32 else np.float32), TypeError
-    elif case == "shape":
-        out = np.full((4, 5), 3.0, dtype)
-    elif case == "shape_T":
-        out = np.full((6, 4), 3.0, dtype)
-    elif case == "noncontig":
-        out = np.full((4, 12), 3.0, dtype)[:, ::2]
-    elif case == "fortran":
-        out = np.asfortranarray(np.full((4, 6), 3.0, dtype))
-    elif case == "negative":
-        out = np.full((4, 6), 3.0, dtype)[::-1]
-    elif case == "readonly":
-        out = np.full((4, 6), 3.0, dtype)
-        out.flags.writeable = False
-    elif case == "no_return_grad":
-        out, kw = np.full((4, 6), 3.0, dtype), {}
+    kw = dict(return_grad=True)
+    if case == "no_return_grad":
+        out, exc, kw = np.full((4, 6), 3.0, dtype), ValueError, {}
     else:
-        out, exc = [[0.0] * 6] * 4, TypeError
+        out, exc = bad_out(case, dtype)
     if isinstance(out, np.ndarray):
         base = out.base if out.base is not None else out
         snap = base.copy()
@@ -785,21 +771,11 @@ def test_sigmoid_bad_dtype(impl, bad):
 @pytest.mark.parametrize("case", ["dtype", "shape", "shape_T", "readonly", "in_place_readonly", "not_array"])
 def test_sigmoid_out_bad(impl, case):
     x = np.random.default_rng(5).standard_normal((4, 6)).astype(np.float32)
-    exc = ValueError
-    if case == "dtype":
-        out, exc = np.full((4, 6), 3.0, np.float64), TypeError
-    elif case == "shape":
-        out = np.full((4, 5), 3.0, np.float32)
-    elif case == "shape_T":
-        out = np.full((6, 4), 3.0, np.float32)
-    elif case == "readonly":
-        out = np.full((4, 6), 3.0, np.float32)
-        out.flags.writeable = False
-    elif case == "not_array":
-        out, exc = [[0.0] * 6] * 4, TypeError
-    else:
+    if case == "in_place_readonly":
         x.flags.writeable = False
-        out = x
+        out, exc = x, ValueError
+    else:
+        out, exc = bad_out(case, x.dtype)
     arrays = [a for a in (x, out) if isinstance(a, np.ndarray)]
     snaps = [a.copy() for a in arrays]
     with pytest.raises(exc):
