@@ -49,6 +49,15 @@ FS_INLINE V H(load_tail)(const T *p, int64_t n, T fill)
     return VLOAD(tmp);
 }
 
+/* The vector of a[0..LANES), built lane by lane (see gather_rows). */
+FS_INLINE V H(from_scalars)(const T *a)
+{
+    const T *p[LANES];
+    for (int k = 0; k < LANES; k++)
+        p[k] = a + k;
+    return VGATHER_ROWS(p, 0);
+}
+
 FS_INLINE void H(store_tail)(T *p, int64_t n, V v)
 {
     T tmp[LANES];
@@ -766,18 +775,23 @@ static int H(row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *
     return FS_OK;
 }
 
+/* The logsumexp of row xc computed as v, with torch.logsumexp's special values: a row of
+ * all -inf gives -inf, one with +inf gives +inf, one with NaN gives NaN. */
+static T H(lse_value)(const T *xc, int64_t c, T v)
+{
+    if (!(v - v == 0)) {
+        T m = H(block_max)(xc, c);
+        v = H(block_has_nan)(xc, c) ? (T)NAN : (m == INFINITY || m == -INFINITY) ? m : v;
+    }
+    return v;
+}
+
 /* Per-kernel finish of row n (xc unchanged for logsumexp). */
 static void H(row_end)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs)
 {
     const int64_t c = J->b->n_classes;
     if (J->kind == KIND_LOGSUMEXP) {
-        T v = (T)rs->lse;
-        if (!(v - v == 0)) {
-            /* as torch.logsumexp: a row of all -inf gives -inf, +inf gives +inf, NaN gives NaN */
-            T m = H(block_max)(xc, c);
-            v = H(block_has_nan)(xc, c) ? (T)NAN : (m == INFINITY || m == -INFINITY) ? m : v;
-        }
-        J->lse[n] = v;
+        J->lse[n] = H(lse_value)(xc, c, (T)rs->lse);
     } else if (J->kind == KIND_CROSS_ENTROPY) {
         J->loss_rows[n] = rs->ce.loss;
     }
@@ -843,6 +857,29 @@ static int H(tile_ok)(const H(job) *J)
     return !(J->kind == KIND_CROSS_ENTROPY && J->ce->prob && J->ce->prob_strides.cls != 1);
 }
 
+/*
+ * Statistics of LANES rows held class by class (vx[j] lane k = row k, class j):
+ * the max, the exponentials e[j] = exp(vx[j] - m), their sum and its log.
+ */
+FS_INLINE void H(tile_stats)(const V *vx, V *ve, int64_t c, V *mo, V *so, V *logso)
+{
+    V m = VSPLAT(-INFINITY);
+    for (int64_t j = 0; j < c; j++)
+        m = VMAX(vx[j], m); /* NaN never enters the max, as in block_max */
+    V s0 = VSPLAT(0), s1 = VSPLAT(0);
+    for (int64_t j = 0; j < c; j++) {
+        ve[j] = VEXPN(vx[j] - m);
+        if (j & 1)
+            s1 += ve[j];
+        else
+            s0 += ve[j];
+    }
+    /* a row whose max is -inf (all -inf or NaN) has a NaN softmax, as in stats_finish */
+    *mo = m;
+    *so = select_nan_where_ninf(m, s0 + s1);
+    *logso = VLOG(*so);
+}
+
 static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
 {
     const int64_t c = J->b->n_classes, n_inner = J->b->n_inner;
@@ -896,20 +933,8 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
     }
     for (int64_t j = 0; j < c; j++)
         vx[j] = VGATHER_ROWS(xp, j);
-    V m = VSPLAT(-INFINITY);
-    for (int64_t j = 0; j < c; j++)
-        m = VMAX(vx[j], m); /* NaN never enters the max, as in block_max */
-    V s0 = VSPLAT(0), s1 = VSPLAT(0);
-    for (int64_t j = 0; j < c; j++) {
-        ve[j] = VEXPN(vx[j] - m);
-        if (j & 1)
-            s1 += ve[j];
-        else
-            s0 += ve[j];
-    }
-    /* a row whose max is -inf (all -inf or NaN) has a NaN softmax, as in stats_finish */
-    const V s = select_nan_where_ninf(m, s0 + s1);
-    const V logs = VLOG(s);
+    V m, s, logs;
+    H(tile_stats)(vx, ve, c, &m, &s, &logs);
 
     if (index_ce) {
         const fs_ce_args *a = J->ce;
@@ -1023,6 +1048,128 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
         for (int k = 0; k < nr; k++)
             if (!rs[k].done)
                 H(row_end)(J, n0 + k, xp[k], &rs[k]);
+    return FS_OK;
+}
+
+/*
+ * Dense tiles: LANES consecutive rows of a C-contiguous array (row n at
+ * x + n c), LANES classes at a time loaded with LANES vector loads and
+ * transposed in registers, and written back the same way, instead of the
+ * scalar gathers and scatters of process_tile.  The index cross-entropy's
+ * per-row work is done in vectors too.  For softmax, log_softmax, logsumexp
+ * and the cross-entropy with index targets without label smoothing or
+ * z-loss (the rest take process_tile).
+ *
+ * The loads of a tile's last chunk read up to LANES - 1 elements past its
+ * last row: the caller runs a tile here only when those elements exist and
+ * belong to a later tile of the same thread.  Stores of a chunk that runs
+ * past its row land in the next row, which is stored after it; those that
+ * would run past the tile are cut (store_tail).
+ */
+static int H(rows_dense)(const fs_batch *b, const fs_strides *st)
+{
+    const int64_t c = b->n_classes;
+    if (st->cls != 1)
+        return 0;
+    if (b->n_inner == 1)
+        return st->outer == c || b->n_outer == 1;
+    if (b->n_outer == 1)
+        return st->inner == c;
+    return st->inner == c && st->outer == c * b->n_inner;
+}
+
+static int H(dense_ok)(const H(job) *J)
+{
+    if (!H(tile_ok)(J) || !H(rows_dense)(J->b, J->xs) || (J->y && !H(rows_dense)(J->b, J->ys)))
+        return 0;
+    const fs_ce_args *a = J->ce;
+    return J->kind != KIND_CROSS_ENTROPY || (!a->prob && a->label_smoothing == 0.0 && a->z_loss == 0.0);
+}
+
+static int H(process_tile_dense)(const H(job) *J, int64_t n0)
+{
+    const int64_t c = J->b->n_classes, nq = (c + LANES - 1) / LANES;
+    const T *xb = J->x + n0 * c;
+    /* vx[q LANES + k] lane r = x[row r, class q LANES + k] */
+    V vx[SMALL_C], ve[SMALL_C];
+    for (int64_t q = 0; q < nq; q++) {
+        for (int r = 0; r < LANES; r++)
+            vx[q * LANES + r] = VLOAD(xb + r * c + q * LANES);
+        VTRANSPOSE(vx + q * LANES);
+    }
+    V m, s, logs;
+    H(tile_stats)(vx, ve, c, &m, &s, &logs);
+
+    unsigned ignored = 0; /* rows with the ignore_index target, one bit each */
+    switch (J->kind) {
+    case KIND_LOGSUMEXP: {
+        T v[LANES];
+        VSTORE(v, m + logs);
+        for (int k = 0; k < LANES; k++)
+            J->lse[n0 + k] = H(lse_value)(xb + k * c, c, v[k]);
+        return FS_OK;
+    }
+    case KIND_SOFTMAX: {
+        const V A = VSPLAT(1) / s;
+        for (int64_t j = 0; j < c; j++)
+            ve[j] *= A;
+        break;
+    }
+    case KIND_LOG_SOFTMAX:
+        for (int64_t j = 0; j < c; j++)
+            ve[j] = (vx[j] - m) - logs;
+        break;
+    default: {
+        /* index targets: loss = w_y (lse - x_y), g_j = s w_y (p_j - [j = y]); ignored rows 0 */
+        const fs_ce_args *a = J->ce;
+        const T *wt = (const T *)a->weight;
+        T wy[LANES], va[LANES], yf[LANES], mt[LANES], lt[LANES];
+        VSTORE(mt, m);
+        VSTORE(lt, logs);
+        for (int k = 0; k < LANES; k++) {
+            const int64_t y = a->target[n0 + k];
+            if (y == a->ignore_index) {
+                ignored |= 1u << k;
+                J->loss_rows[n0 + k] = 0.0;
+                va[k] = 0;
+                yf[k] = -1;
+                continue;
+            }
+            if ((uint64_t)y >= (uint64_t)c)
+                return FS_EINDEX;
+            wy[k] = wt ? wt[y] : (T)1;
+            J->loss_rows[n0 + k] = (double)wy[k] * (((double)mt[k] - (double)xb[k * c + y]) + (double)lt[k]);
+            va[k] = (T)(a->grad_scale * (double)wy[k]);
+            yf[k] = (T)y;
+        }
+        if (!J->y)
+            return FS_OK;
+        /* built lane by lane from the scalars (a vector load of them would wait for their stores) */
+        const V VA = H(from_scalars)(va), A = VA / s, Y = H(from_scalars)(yf);
+        for (int64_t j = 0; j < c; j++)
+            ve[j] = ve[j] * A - VSELECT(Y == (T)j, VA, VSPLAT(0));
+    }
+    }
+    /* transpose back and store; the chunks that run past their row (the last) first, so that the
+     * next row's first chunk overwrites what they spilled */
+    T *yb = J->y + n0 * c;
+    const int64_t tile_end = LANES * c;
+    for (int64_t j = c; j < nq * LANES; j++)
+        ve[j] = m; /* lanes past the row: stored where the next row's chunk overwrites them (VSPLAT(0) became a memset call) */
+    for (int64_t q = nq - 1; q >= 0; q--) {
+        VTRANSPOSE(ve + q * LANES);
+        for (int r = 0; r < LANES; r++) {
+            const int64_t off = r * c + q * LANES;
+            if (off + LANES <= tile_end)
+                VSTORE(yb + off, ve[q * LANES + r]);
+            else
+                H(store_tail)(yb + off, tile_end - off, ve[q * LANES + r]);
+        }
+    }
+    /* ignored rows are 0, even where their logits are NaN */
+    for (int k = 0; ignored; k++, ignored >>= 1)
+        if (ignored & 1)
+            memset(yb + k * c, 0, (size_t)c * sizeof(T));
     return FS_OK;
 }
 
@@ -1158,14 +1305,30 @@ static int H(run)(const H(job) *Jin)
         return FS_OK;
     if (H(tile_ok)(J)) {
         const int64_t ntiles = (nrows + LANES - 1) / LANES;
+        const int dense = H(dense_ok)(J);
         if (nt > ntiles)
             nt = (int)ntiles;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
-        for (int64_t tile = 0; tile < ntiles; tile++) {
-            const int64_t n0 = tile * LANES;
-            fs_keep_error(&status, H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES));
+        {
+#ifdef _OPENMP
+            const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+#else
+            const int t = 0, nth = 1;
+#endif
+            const int64_t lo = ntiles * t / nth, hi = ntiles * (t + 1) / nth;
+            /* a dense tile reads up to LANES - 1 elements past its rows: they must be this thread's */
+            const int64_t end = (hi * LANES < nrows ? hi * LANES : nrows) * c;
+            int mine = FS_OK;
+            for (int64_t tile = lo; tile < hi && mine == FS_OK; tile++) {
+                const int64_t n0 = tile * LANES;
+                if (dense && (n0 + LANES) * c + LANES <= end)
+                    mine = H(process_tile_dense)(J, n0);
+                else
+                    mine = H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
+            }
+            fs_keep_error(&status, mine);
         }
         return status;
     }

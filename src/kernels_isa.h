@@ -46,6 +46,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VGATHER_ROWS gather_rows_f32
 #define VSELECT select_f32
 #define VI vi32
+#define VTRANSPOSE transpose_f32
 #define VLOGCORE log_core_f32
 #define select_nan_where_ninf nan_where_ninf_f32
 #include "kernels_dtype.h"
@@ -65,6 +66,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VWIDEN
 #undef VGATHER_ROWS
 #undef VSELECT
+#undef VTRANSPOSE
 #undef VI
 #undef VLOGCORE
 #undef select_nan_where_ninf
@@ -85,6 +87,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VGATHER_ROWS gather_rows_f64
 #define VSELECT select_f64
 #define VI vi64
+#define VTRANSPOSE transpose_f64
 #define VLOGCORE log_core_f64
 #define select_nan_where_ninf nan_where_ninf_f64
 #include "kernels_dtype.h"
@@ -104,6 +107,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VWIDEN
 #undef VGATHER_ROWS
 #undef VSELECT
+#undef VTRANSPOSE
 #undef VI
 #undef VLOGCORE
 #undef select_nan_where_ninf

@@ -151,6 +151,60 @@ FS_INLINE vf64 gather_rows_f64(const double *const *p, int64_t j) { return (vf64
 #undef FS_G8
 #undef FS_G16
 
+/*
+ * In-place transpose of a square block of vectors (r[i] lane k <-> r[k] lane i):
+ * log2(lanes) stages, each swapping the off-diagonal d x d blocks of every
+ * pair of rows (i, i + d) with two two-source shuffles (on AVX2, 8 floats:
+ * vperm2f128, vshufps, and vmovsldup/vmovshdup + blend).
+ */
+#define FS_T2_1_LO 0, 2
+#define FS_T2_1_HI 1, 3
+#define FS_T4_2_LO 0, 1, 4, 5
+#define FS_T4_2_HI 2, 3, 6, 7
+#define FS_T4_1_LO 0, 4, 2, 6
+#define FS_T4_1_HI 1, 5, 3, 7
+#define FS_T8_4_LO 0, 1, 2, 3, 8, 9, 10, 11
+#define FS_T8_4_HI 4, 5, 6, 7, 12, 13, 14, 15
+#define FS_T8_2_LO 0, 1, 8, 9, 4, 5, 12, 13
+#define FS_T8_2_HI 2, 3, 10, 11, 6, 7, 14, 15
+#define FS_T8_1_LO 0, 8, 2, 10, 4, 12, 6, 14
+#define FS_T8_1_HI 1, 9, 3, 11, 5, 13, 7, 15
+#define FS_T16_8_LO 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define FS_T16_8_HI 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define FS_T16_4_LO 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define FS_T16_4_HI 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define FS_T16_2_LO 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define FS_T16_2_HI 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define FS_T16_1_LO 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define FS_T16_1_HI 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+/* the element (i, c) goes to (i, c) or across the pair by d: see FS_T*_*_LO/HI */
+#define FS_TSTAGE(VT, r, L, d, LO, HI)                                                                 \
+    for (int i_ = 0; i_ < (L); i_++)                                                                   \
+        if (!(i_ & (d))) {                                                                             \
+            VT a_ = r[i_], b_ = r[i_ + (d)];                                                           \
+            r[i_] = __builtin_shufflevector(a_, b_, LO);                                               \
+            r[i_ + (d)] = __builtin_shufflevector(a_, b_, HI);                                         \
+        }
+#define FS_TRANSPOSE2(VT, r) FS_TSTAGE(VT, r, 2, 1, FS_T2_1_LO, FS_T2_1_HI)
+#define FS_TRANSPOSE4(VT, r)                                                                           \
+    FS_TSTAGE(VT, r, 4, 2, FS_T4_2_LO, FS_T4_2_HI) FS_TSTAGE(VT, r, 4, 1, FS_T4_1_LO, FS_T4_1_HI)
+#define FS_TRANSPOSE8(VT, r)                                                                           \
+    FS_TSTAGE(VT, r, 8, 4, FS_T8_4_LO, FS_T8_4_HI) FS_TSTAGE(VT, r, 8, 2, FS_T8_2_LO, FS_T8_2_HI)      \
+    FS_TSTAGE(VT, r, 8, 1, FS_T8_1_LO, FS_T8_1_HI)
+#define FS_TRANSPOSE16(VT, r)                                                                          \
+    FS_TSTAGE(VT, r, 16, 8, FS_T16_8_LO, FS_T16_8_HI) FS_TSTAGE(VT, r, 16, 4, FS_T16_4_LO, FS_T16_4_HI) \
+    FS_TSTAGE(VT, r, 16, 2, FS_T16_2_LO, FS_T16_2_HI) FS_TSTAGE(VT, r, 16, 1, FS_T16_1_LO, FS_T16_1_HI)
+#if FS_VBYTES == 16
+FS_INLINE void transpose_f32(vf32 *r) { FS_TRANSPOSE4(vf32, r) }
+FS_INLINE void transpose_f64(vf64 *r) { FS_TRANSPOSE2(vf64, r) }
+#elif FS_VBYTES == 32
+FS_INLINE void transpose_f32(vf32 *r) { FS_TRANSPOSE8(vf32, r) }
+FS_INLINE void transpose_f64(vf64 *r) { FS_TRANSPOSE4(vf64, r) }
+#elif FS_VBYTES == 64
+FS_INLINE void transpose_f32(vf32 *r) { FS_TRANSPOSE16(vf32, r) }
+FS_INLINE void transpose_f64(vf64 *r) { FS_TRANSPOSE8(vf64, r) }
+#endif
+
 /* s where m > -inf, NaN where m == -inf */
 FS_INLINE vf32 nan_where_ninf_f32(vf32 m, vf32 s) { return select_f32(m == -__builtin_inff(), splat_f32(__builtin_nanf("")), s); }
 FS_INLINE vf64 nan_where_ninf_f64(vf64 m, vf64 s) { return select_f64(m == -__builtin_inf(), splat_f64(__builtin_nan("")), s); }

@@ -112,3 +112,37 @@ def test_short_rows_3d_middle_axis(rng, dtype, C):
     t = make_index_target(rng, (5, 11), C, ignore_index=-100)
     _ce(x, t, axis=1, label_smoothing=0.2)
     _ce(x, make_prob_target(rng, x.shape, 1, dtype), axis=1, reduction="none")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 3, 8, 10, 16, 17, 33, 64])
+def test_dense_tiles(rng, dtype, C):
+    """C-contiguous batches of many tiles (rows as SIMD lanes, loaded and stored a vector
+    per row): weights without smoothing, ignored rows with NaN logits, in place."""
+    N = 203
+    x = (rng.standard_normal((N, C)) * 3).astype(dtype)
+    _family(x)
+    w = rng.uniform(0.5, 2.0, C).astype(dtype)
+    t = make_index_target(rng, (N,), C, ignore_index=-100)
+    t[[5, 64, 130]] = -100
+    xn = x.copy()
+    xn[[5, 64], 0] = np.nan  # ignored rows: loss 0 and gradient 0 whatever their logits
+    for red in ("none", "mean"):
+        _ce(x, t, reduction=red, weight=w)
+        _ce(xn, t, reduction=red)
+    loss, g = fs.cross_entropy(xn, t, return_grad=True, reduction="none", weight=w)
+    assert np.all(g[[5, 64, 130]] == 0) and np.all(loss[[5, 64, 130]] == 0)
+    for fn, check in (("softmax", assert_softmax_close), ("log_softmax", assert_value_close)):
+        y = x.copy()
+        getattr(fs, fn)(y, out=y)
+        check(y, getattr(ref, fn)(x), dtype, fn)
+    loss_ref, grad_ref = ref.cross_entropy(x, t, return_grad=True, weight=w)
+    y = x.copy()
+    loss, g = fs.cross_entropy(y, t, return_grad=True, out=y, weight=w)
+    assert g is y
+    assert_value_close(loss, loss_ref, dtype, "loss")
+    assert_grad_close(y, grad_ref, dtype, grad_row_factor(x.shape, t, weight=w))
+    # rows of a 3-D array, class axis last: the batch is one run of dense rows
+    x3 = x[: 7 * 29].reshape(7, 29, C)
+    _family(x3)
+    _ce(x3, t[: 7 * 29].reshape(7, 29), axis=-1, reduction="none")
