@@ -126,39 +126,26 @@ static void H(vlog_array)(const T *x, T *y, int64_t n)
 FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int store, const int track, T *xmax)
 {
     const V vm = VSPLAT(m);
-    V mx0 = VSPLAT(-INFINITY), mx1 = VSPLAT(-INFINITY);
+    V mx0 = VSPLAT(-INFINITY);
     vf64 acc = splat_f64(0.0);
     int64_t j = 0;
-    while (j + 2 * LANES <= n) {
-        V a0 = VSPLAT(0), a1 = VSPLAT(0);
-        for (int it = 0; it < SUB_ITERS && j + 2 * LANES <= n; it++, j += 2 * LANES) {
-            __builtin_prefetch((const char *)(x + j) + PREFETCH_BYTES, 0, 3);
-            V x0 = VLOAD(x + j), x1 = VLOAD(x + j + LANES);
-            if (track) {
+    /* one vector per iteration: with two, GCC spilled the exp's constants (AVX2 has 16 registers) */
+    while (j + LANES <= n) {
+        V a0 = VSPLAT(0);
+        for (int it = 0; it < SUB_ITERS && j + LANES <= n; it++, j += LANES) {
+            if ((j & (64 / (int)sizeof(T) - 1)) == 0)
+                __builtin_prefetch((const char *)(x + j) + PREFETCH_BYTES, 0, 3);
+            V x0 = VLOAD(x + j);
+            if (track)
                 mx0 = VMAX(x0, mx0);
-                mx1 = VMAX(x1, mx1);
-            }
             V e0 = VEXPN(x0 - vm);
-            V e1 = VEXPN(x1 - vm);
-            if (store) {
+            if (store)
                 VSTORE(e + j, e0);
-                VSTORE(e + j + LANES, e1);
-            }
             a0 += e0;
-            a1 += e1;
         }
-        acc += VWIDEN(a0) + VWIDEN(a1);
+        acc += VWIDEN(a0);
     }
     V a = VSPLAT(0);
-    for (; j + LANES <= n; j += LANES) {
-        V x0 = VLOAD(x + j);
-        if (track)
-            mx0 = VMAX(x0, mx0);
-        V e0 = VEXPN(x0 - vm);
-        if (store)
-            VSTORE(e + j, e0);
-        a += e0;
-    }
     if (j < n) {
         V x0 = H(load_tail)(x + j, n - j, -INFINITY);
         if (track)
@@ -173,7 +160,6 @@ FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int stor
     for (int k = 0; k < FS_LANES_F64; k++)
         s += acc[k];
     if (track) {
-        mx0 = VMAX(mx1, mx0);
         T mm = -INFINITY;
         for (int k = 0; k < LANES; k++)
             if (mx0[k] > mm)
