@@ -95,6 +95,8 @@ cdef extern from "fastsoftmax.h" nogil:
 
     void fs_vexp_f32(const float *x, float *y, int64_t n)
     void fs_vexp_f64(const double *x, double *y, int64_t n)
+    void fs_vexpneg_f32(const float *x, float *y, int64_t n)
+    void fs_vexpneg_f64(const double *x, double *y, int64_t n)
     void fs_vlog_f32(const float *x, float *y, int64_t n)
     void fs_vlog_f64(const double *x, double *y, int64_t n)
 
@@ -413,6 +415,11 @@ def vlog(cnp.ndarray x, cnp.ndarray y):
     _elementwise(x, y, 1)
 
 
+def vexpneg(cnp.ndarray x, cnp.ndarray y):
+    """y = exp(x) with the softmax kernels' exp for x <= 0 (contiguous 1-D arrays)."""
+    _elementwise(x, y, 2)
+
+
 cdef _elementwise(cnp.ndarray x, cnp.ndarray y, int func):
     cdef int kind = _float_kind(x, False)
     cdef int64_t n = cnp.PyArray_SIZE(x)
@@ -428,11 +435,16 @@ cdef _elementwise(cnp.ndarray x, cnp.ndarray y, int func):
                 fs_vexp_f32(<float *>xp, <float *>yp, n)
             else:
                 fs_vexp_f64(<double *>xp, <double *>yp, n)
-        else:
+        elif func == 1:
             if kind == 0:
                 fs_vlog_f32(<float *>xp, <float *>yp, n)
             else:
                 fs_vlog_f64(<double *>xp, <double *>yp, n)
+        else:
+            if kind == 0:
+                fs_vexpneg_f32(<float *>xp, <float *>yp, n)
+            else:
+                fs_vexpneg_f64(<double *>xp, <double *>yp, n)
 
 
 # ---------------------------------------------------------------- threads and dispatch

@@ -212,5 +212,7 @@ int fs_log_softmax_backward_f64(const fs_batch *b, const double *lp, const fs_st
 }
 void fs_vexp_f32(const float *x, float *y, int64_t n) { table()->vexp_f32(x, y, n); }
 void fs_vexp_f64(const double *x, double *y, int64_t n) { table()->vexp_f64(x, y, n); }
+void fs_vexpneg_f32(const float *x, float *y, int64_t n) { table()->vexpneg_f32(x, y, n); }
+void fs_vexpneg_f64(const double *x, double *y, int64_t n) { table()->vexpneg_f64(x, y, n); }
 void fs_vlog_f32(const float *x, float *y, int64_t n) { table()->vlog_f32(x, y, n); }
 void fs_vlog_f64(const double *x, double *y, int64_t n) { table()->vlog_f64(x, y, n); }

@@ -31,6 +31,8 @@ typedef struct fs_kernel_table {
                                     const fs_strides *, double *, const fs_strides *);
     void (*vexp_f32)(const float *, float *, int64_t);
     void (*vexp_f64)(const double *, double *, int64_t);
+    void (*vexpneg_f32)(const float *, float *, int64_t);
+    void (*vexpneg_f64)(const double *, double *, int64_t);
     void (*vlog_f32)(const float *, float *, int64_t);
     void (*vlog_f64)(const double *, double *, int64_t);
     void (*h2f)(const uint16_t *, float *, int64_t);

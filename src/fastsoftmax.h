@@ -133,9 +133,12 @@ int fs_bce_logits_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs
                       const fs_strides *gs);
 
 /* exp and log over an array with the vectorized functions of the active path
- * (exported for their accuracy tests). */
+ * (exported for their accuracy tests); vexpneg is the softmax kernels' exp,
+ * for x <= 0, which flushes results below the smallest normal number to 0. */
 void fs_vexp_f32(const float *x, float *y, int64_t n);
 void fs_vexp_f64(const double *x, double *y, int64_t n);
+void fs_vexpneg_f32(const float *x, float *y, int64_t n);
+void fs_vexpneg_f64(const double *x, double *y, int64_t n);
 void fs_vlog_f32(const float *x, float *y, int64_t n);
 void fs_vlog_f64(const double *x, double *y, int64_t n);
 

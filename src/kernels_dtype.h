@@ -109,6 +109,16 @@ static void H(vexp_array)(const T *x, T *y, int64_t n)
         H(store_tail)(y + j, n - j, VEXP(H(load_tail)(x + j, n - j, 0)));
 }
 
+/* y = exp(x) with the softmax kernels' exp of x <= 0 (exported for its accuracy tests). */
+static void H(vexpneg_array)(const T *x, T *y, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        VSTORE(y + j, VEXPN(VLOAD(x + j)));
+    if (j < n)
+        H(store_tail)(y + j, n - j, VEXPN(H(load_tail)(x + j, n - j, 0)));
+}
+
 /* y = log(x) (exported for its accuracy tests; the losses of later kernels use it). */
 static void H(vlog_array)(const T *x, T *y, int64_t n)
 {

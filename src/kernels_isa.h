@@ -125,6 +125,8 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 /* the general vectorized exp over an array */
 static void TCAT(fs_vexp_f32, ISA)(const float *x, float *y, int64_t n) { vexp_array_f32(x, y, n); }
 static void TCAT(fs_vexp_f64, ISA)(const double *x, double *y, int64_t n) { vexp_array_f64(x, y, n); }
+static void TCAT(fs_vexpneg_f32, ISA)(const float *x, float *y, int64_t n) { vexpneg_array_f32(x, y, n); }
+static void TCAT(fs_vexpneg_f64, ISA)(const double *x, double *y, int64_t n) { vexpneg_array_f64(x, y, n); }
 static void TCAT(fs_vlog_f32, ISA)(const float *x, float *y, int64_t n) { vlog_array_f32(x, y, n); }
 static void TCAT(fs_vlog_f64, ISA)(const double *x, double *y, int64_t n) { vlog_array_f64(x, y, n); }
 static void TCAT(fs_h2f, ISA)(const uint16_t *x, float *y, int64_t n) { h2f_array(x, y, n); }
@@ -136,7 +138,8 @@ const fs_kernel_table TCAT(fs_table, ISA) = {
     KN(sigmoid, f32),       KN(sigmoid, f64),   KN(bce_logits, f32),  KN(bce_logits, f64),
     KN(softmax_backward, f32), KN(softmax_backward, f64), KN(log_softmax_backward, f32), KN(log_softmax_backward, f64),
     /* exposed for the accuracy tests of the vectorized exp and log */
-    TCAT(fs_vexp_f32, ISA), TCAT(fs_vexp_f64, ISA), TCAT(fs_vlog_f32, ISA), TCAT(fs_vlog_f64, ISA),
+    TCAT(fs_vexp_f32, ISA), TCAT(fs_vexp_f64, ISA), TCAT(fs_vexpneg_f32, ISA), TCAT(fs_vexpneg_f64, ISA),
+    TCAT(fs_vlog_f32, ISA), TCAT(fs_vlog_f64, ISA),
     /* float16 conversions of src/half.c */
     TCAT(fs_h2f, ISA),      TCAT(fs_f2h, ISA),
 };

@@ -430,23 +430,23 @@ FS_INLINE vf64 expneg_f64(vf64 x)
 #else
 FS_INLINE vf32 expneg_f32(vf32 x)
 {
-    const float LO = -88.0f;                      /* round(LO / ln 2) = -127: 2^-127 is built as +0 */
-    x = max_f32(splat_f32(LO), x);                /* max(LO, NaN) is NaN */
+    vi32 keep = ~(x < -87.33f);                   /* as above: 0 below the normal range, NaN kept */
+    x = max_f32(splat_f32(-88.0f), x);            /* round(-88 / ln 2) = -127; max(-88, NaN) is NaN */
     vf32 t;
     vf32 p = exp_core_f32(x, &t);
     /* t = x log2(e) + 1.5 * 2^23, so t's low bits hold n and (t << 23) = n << 23 */
-    vu32 e = ((vu32)t << 23) + (127u << 23);      /* 2^n: biased exponent n + 127, 0 for n = -127 */
-    return p * (vf32)e;
+    vu32 e = ((vu32)t << 23) + (127u << 23);      /* 2^n: biased exponent n + 127 */
+    return (vf32)((vi32)(p * (vf32)e) & keep);
 }
 
 FS_INLINE vf64 expneg_f64(vf64 x)
 {
-    const double LO = -709.0;                     /* round(LO / ln 2) = -1023: 2^-1023 is built as +0 */
-    x = max_f64(splat_f64(LO), x);
+    vi64 keep = ~(x < -708.39);
+    x = max_f64(splat_f64(-709.0), x);            /* round(-709 / ln 2) = -1023 */
     vf64 t;
     vf64 p = exp_core_f64(x, &t);
     vu64 e = ((vu64)t << 52) + ((uint64_t)1023 << 52);
-    return p * (vf64)e;
+    return (vf64)((vi64)(p * (vf64)e) & keep);
 }
 #endif
 

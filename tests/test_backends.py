@@ -66,6 +66,31 @@ def test_exp_within_two_ulp_over_the_range(isa, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_exp_within_two_ulp_down_to_the_normal_range(isa, dtype):
+    """The kernels' exp of x = logit - max <= 0: within 2 ulp wherever exp(x) is a normal
+    number, 0 below (never a subnormal), exactly 0 at -inf, NaN at NaN; also right for the
+    positive x up to 64 that pass 1 may give it before it redoes a block."""
+    fi = np.finfo(dtype)
+    # the kernels' cut: exp(lo) is the smallest normal number, 1.18e-38 / 2.23e-308, rounded up
+    lo = -87.33 if dtype == np.float32 else -708.39
+    assert np.exp(np.float64(lo)) >= fi.tiny
+    rng = np.random.default_rng(9)
+    x = np.concatenate([np.linspace(lo, 64.0, 1_000_003), rng.uniform(-1, 0, 200_001),
+                        -rng.exponential(3.0, 200_001)]).astype(dtype)
+    y = np.empty_like(x)
+    _kernels.vexpneg(x, y)
+    err, finite, rounded = _ulp_error(y, x, dtype, np.exp)
+    assert finite.all()
+    assert err.max() <= ULP_BAR, f"{isa} {dtype.__name__}: softmax exp error {err.max():.3f} ulp"
+    # below the normal range: 0, never a subnormal; specials
+    s = np.array([lo - 0.01, lo - 1, lo - 30, -1e4, -float(fi.max), -np.inf, np.nan, 0.0, -0.0], dtype)
+    ys = np.empty_like(s)
+    _kernels.vexpneg(s, ys)
+    np.testing.assert_array_equal(ys[:6], 0.0)
+    assert np.isnan(ys[6]) and ys[7] == 1.0 and ys[8] == 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_log_within_two_ulp_over_the_range(isa, dtype):
     fi = np.finfo(dtype)
     rng = np.random.default_rng(8)
