@@ -536,29 +536,40 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
  */
 static int H(run_row_split)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) plan, void *ctx, int nt)
 {
-    H(rowstat) *parts = (H(rowstat) *)malloc((size_t)nt * sizeof(H(rowstat)));
+    /* pieces of whole blocks, several per thread, handed out as threads free up (a thread that
+     * falls behind on a shared machine no longer holds the other at the barrier); the merge is
+     * in piece order, so the result does not depend on which thread took which piece */
+    const int64_t nblocks = (c + BLOCK - 1) / BLOCK;
+    int64_t npieces = (int64_t)nt * 8 < nblocks ? (int64_t)nt * 8 : nblocks;
+    const int64_t piece = (nblocks + npieces - 1) / npieces * BLOCK;
+    npieces = (c + piece - 1) / piece;
+    H(rowstat) *parts = (H(rowstat) *)malloc((size_t)npieces * sizeof(H(rowstat)));
     H(rowstat) total;
     if (!parts)
         return FS_ENOMEM;
 #pragma omp parallel num_threads(nt)
     {
-        const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-        const int64_t chunk = ((c + nth - 1) / nth + BLOCK - 1) / BLOCK * BLOCK;
-        const int64_t lo = t * chunk < c ? t * chunk : c;
-        const int64_t hi = lo + chunk < c ? lo + chunk : c;
-        H(stats_init)(&parts[t]);
-        H(stats_add)(&parts[t], x + lo, hi - lo, op->want_dot, op->u ? op->u + lo : NULL,
-                     op->w ? op->w + lo : NULL, op->alpha, op->beta, NULL, 0);
-#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t k = 0; k < npieces; k++) {
+            const int64_t lo = k * piece, hi = lo + piece < c ? lo + piece : c;
+            H(stats_init)(&parts[k]);
+            H(stats_add)(&parts[k], x + lo, hi - lo, op->want_dot, op->u ? op->u + lo : NULL,
+                         op->w ? op->w + lo : NULL, op->alpha, op->beta, NULL, 0);
+        }
 #pragma omp single
         {
             total = parts[0];
-            for (int k = 1; k < nth; k++)
+            for (int64_t k = 1; k < npieces; k++)
                 H(stats_merge)(&total, &parts[k]);
             H(stats_finish)(&total);
             plan(op, &total, ctx);
         }
-        H(output_plain)(op, &total, x, g, lo, hi - lo);
+        /* last pieces first: what pass 1 read last may still be in the shared cache */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t k = npieces - 1; k >= 0; k--) {
+            const int64_t lo = k * piece, hi = lo + piece < c ? lo + piece : c;
+            H(output_plain)(op, &total, x, g, lo, hi - lo);
+        }
         if (op->nt)
             FS_SFENCE();
     }
