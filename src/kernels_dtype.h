@@ -1315,25 +1315,28 @@ static int H(run)(const H(job) *Jin)
         const int dense = H(dense_ok)(J);
         if (nt > ntiles)
             nt = (int)ntiles;
+        const int64_t per = ntiles / ((int64_t)nt * 16) > 4 ? ntiles / ((int64_t)nt * 16) : 4;
+        const int64_t nruns = (ntiles + per - 1) / per;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
         {
-#ifdef _OPENMP
-            const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-#else
-            const int t = 0, nth = 1;
-#endif
-            const int64_t lo = ntiles * t / nth, hi = ntiles * (t + 1) / nth;
-            /* a dense tile reads up to LANES - 1 elements past its rows: they must be this thread's */
-            const int64_t end = (hi * LANES < nrows ? hi * LANES : nrows) * c;
+            /* runs of tiles handed out as threads free up (see the pipelined case below) */
             int mine = FS_OK;
-            for (int64_t tile = lo; tile < hi && mine == FS_OK; tile++) {
-                const int64_t n0 = tile * LANES;
-                if (dense && (n0 + LANES) * c + LANES <= end)
-                    mine = H(process_tile_dense)(J, n0);
-                else
-                    mine = H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+            for (int64_t run = 0; run < nruns; run++) {
+                const int64_t lo = run * per, hi = lo + per < ntiles ? lo + per : ntiles;
+                /* a dense tile reads up to LANES - 1 elements past its rows: they must be this run's */
+                const int64_t end = (hi * LANES < nrows ? hi * LANES : nrows) * c;
+                for (int64_t tile = lo; tile < hi && mine == FS_OK; tile++) {
+                    const int64_t n0 = tile * LANES;
+                    if (dense && (n0 + LANES) * c + LANES <= end)
+                        mine = H(process_tile_dense)(J, n0);
+                    else
+                        mine = H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
+                }
             }
             fs_keep_error(&status, mine);
         }
