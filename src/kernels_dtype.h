@@ -99,35 +99,21 @@ static int H(block_has_nan)(const T *x, int64_t n)
     return 0;
 }
 
-/* y = exp(x), the general exp (exported for its accuracy tests). */
-static void H(vexp_array)(const T *x, T *y, int64_t n)
-{
-    int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        VSTORE(y + j, VEXP(VLOAD(x + j)));
-    if (j < n)
-        H(store_tail)(y + j, n - j, VEXP(H(load_tail)(x + j, n - j, 0)));
-}
-
-/* y = exp(x) with the softmax kernels' exp of x <= 0 (exported for its accuracy tests). */
-static void H(vexpneg_array)(const T *x, T *y, int64_t n)
-{
-    int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        VSTORE(y + j, VEXPN(VLOAD(x + j)));
-    if (j < n)
-        H(store_tail)(y + j, n - j, VEXPN(H(load_tail)(x + j, n - j, 0)));
-}
-
-/* y = log(x) (exported for its accuracy tests; the losses of later kernels use it). */
-static void H(vlog_array)(const T *x, T *y, int64_t n)
-{
-    int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        VSTORE(y + j, VLOG(VLOAD(x + j)));
-    if (j < n)
-        H(store_tail)(y + j, n - j, VLOG(H(load_tail)(x + j, n - j, 1)));
-}
+/* y = F(x) elementwise with the vectorized functions, exported for their accuracy tests:
+ * exp, the softmax kernels' exp of x <= 0, and log (the losses of later kernels use it) */
+#define FS_MAP_ARRAY(name, F, fill)                                                                     \
+    static void H(name)(const T *x, T *y, int64_t n)                                                   \
+    {                                                                                                  \
+        int64_t j = 0;                                                                                 \
+        for (; j + LANES <= n; j += LANES)                                                             \
+            VSTORE(y + j, F(VLOAD(x + j)));                                                            \
+        if (j < n)                                                                                     \
+            H(store_tail)(y + j, n - j, F(H(load_tail)(x + j, n - j, fill)));                          \
+    }
+FS_MAP_ARRAY(vexp_array, VEXP, 0)
+FS_MAP_ARRAY(vexpneg_array, VEXPN, 0)
+FS_MAP_ARRAY(vlog_array, VLOG, 1)
+#undef FS_MAP_ARRAY
 
 /*
  * sum_j exp(x[j] - m) over x[0..n) (see the accumulation note at the top);
