@@ -100,7 +100,7 @@ static int H(block_has_nan)(const T *x, int64_t n)
 }
 
 /* y = F(x) elementwise with the vectorized functions, exported for their accuracy tests:
- * exp, the softmax kernels' exp of x <= 0, and log (the losses of later kernels use it) */
+ * exp, the softmax kernels' exp of x <= 0, and log */
 #define FS_MAP_ARRAY(name, F, fill)                                                                     \
     static void H(name)(const T *x, T *y, int64_t n)                                                   \
     {                                                                                                  \
