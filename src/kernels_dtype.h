@@ -1048,16 +1048,17 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
  * Dense tiles: LANES consecutive rows of a C-contiguous array (row n at
  * x + n c), LANES classes at a time loaded with LANES vector loads and
  * transposed in registers, and written back the same way, instead of the
- * scalar gathers and scatters of process_tile.  The index cross-entropy's
- * per-row work is done in vectors too.  For softmax, log_softmax, logsumexp
- * and the cross-entropy with index targets without label smoothing or
- * z-loss (the rest take process_tile).
+ * scalar gathers and scatters of process_tile.  The index cross-entropy
+ * takes only a short scalar loop per row (target, weight, loss); its
+ * gradient's coefficients and one-hot term are vectors.  For softmax,
+ * log_softmax, logsumexp and the cross-entropy with index targets without
+ * label smoothing or z-loss (the rest take process_tile).
  *
  * The loads of a tile's last chunk read up to LANES - 1 elements past its
  * last row: the caller runs a tile here only when those elements exist and
- * belong to a later tile of the same thread.  Stores of a chunk that runs
- * past its row land in the next row, which is stored after it; those that
- * would run past the tile are cut (store_tail).
+ * belong to a later tile of the same run of tiles (one thread's).  Stores of
+ * a chunk that runs past its row land in the next row, whose own store comes
+ * after it; those that would run past the tile are cut (store_tail).
  */
 static int H(rows_dense)(const fs_batch *b, const fs_strides *st)
 {
