@@ -522,13 +522,10 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
  */
 static int H(run_row_split)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) plan, void *ctx, int nt)
 {
-    /* pieces of whole blocks, several per thread, handed out as threads free up (a thread that
-     * falls behind on a shared machine no longer holds the other at the barrier); the merge is
-     * in piece order, so the result does not depend on which thread took which piece */
-    const int64_t nblocks = (c + BLOCK - 1) / BLOCK;
-    int64_t npieces = (int64_t)nt * 8 < nblocks ? (int64_t)nt * 8 : nblocks;
-    const int64_t piece = (nblocks + npieces - 1) / npieces * BLOCK;
-    npieces = (c + piece - 1) / piece;
+    /* pieces of whole blocks handed out as threads free up (fs_run_length); the merge is in
+     * piece order, so the result does not depend on which thread took which piece */
+    const int64_t piece = fs_run_length((c + BLOCK - 1) / BLOCK, nt, 1) * BLOCK;
+    const int64_t npieces = (c + piece - 1) / piece;
     H(rowstat) *parts = (H(rowstat) *)malloc((size_t)npieces * sizeof(H(rowstat)));
     H(rowstat) total;
     if (!parts)
@@ -1182,10 +1179,11 @@ typedef struct {
     H(rowstate) rs; /* its plan's output coefficients in rs.op */
     H(rowstat) st;
     const T *x;
-    T *g, *e;
+    T *g;
 } H(pending);
 
-static void H(pending_blocks)(const H(pending) *p, int64_t c, int64_t b_from, int64_t b_to)
+/* Output blocks [b_from, b_to) of the pending row p from the scratch row e. */
+static void H(pending_blocks)(const H(pending) *p, const T *e, int64_t c, int64_t b_from, int64_t b_to)
 {
     const H(rowop) *op = &p->rs.op;
     for (int64_t b = b_from; b < b_to && b * BLOCK < c; b++) {
@@ -1196,7 +1194,7 @@ static void H(pending_blocks)(const H(pending) *p, int64_t c, int64_t b_from, in
             continue;
         }
         T ab = (T)(op->a / p->st.s * exp((double)p->st.bm[b] - (double)p->st.m));
-        H(output_range)(p->e + b0, p->g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, p->st.m,
+        H(output_range)(e + b0, p->g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, p->st.m,
                         ab, op->alpha_g, op->beta_g, 1, op->has_c, op->nt,
                         op->hole - b0, op->hdelta);
     }
@@ -1236,16 +1234,15 @@ static int H(run_pipelined)(const H(job) *J, int64_t n_lo, int64_t n_hi, T *ebuf
         if (rs->done)
             continue;
         rs->op.nt = J->nt;
-        R->e = ebuf;
         R->n = n;
         H(stats_init)(&R->st);
         for (int64_t b = 0; b < nblocks; b++) {
             const int64_t b0 = b * BLOCK, len = c - b0 < BLOCK ? c - b0 : BLOCK;
             /* block b of the pending row's exponentials is consumed before this row's replace it */
             if (P->active)
-                H(pending_blocks)(P, c, b, b + 1);
+                H(pending_blocks)(P, ebuf, c, b, b + 1);
             H(stats_add)(&R->st, R->x + b0, len, rs->op.want_dot, rs->op.u ? rs->op.u + b0 : NULL,
-                         rs->op.w ? rs->op.w + b0 : NULL, rs->op.alpha, rs->op.beta, R->e + b0, b);
+                         rs->op.w ? rs->op.w + b0 : NULL, rs->op.alpha, rs->op.beta, ebuf + b0, b);
         }
         if (P->active) {
             H(row_end)(J, P->n, P->x, &P->rs);
@@ -1258,7 +1255,7 @@ static int H(run_pipelined)(const H(job) *J, int64_t n_lo, int64_t n_hi, T *ebuf
     }
     H(pending) *P = &slot[cur ^ 1];
     if (P->active) {
-        H(pending_blocks)(P, c, 0, nblocks);
+        H(pending_blocks)(P, ebuf, c, 0, nblocks);
         H(row_end)(J, P->n, P->x, &P->rs);
     }
     return FS_OK;
@@ -1302,13 +1299,12 @@ static int H(run)(const H(job) *Jin)
         const int dense = H(dense_ok)(J);
         if (nt > ntiles)
             nt = (int)ntiles;
-        const int64_t per = ntiles / ((int64_t)nt * 16) > 4 ? ntiles / ((int64_t)nt * 16) : 4;
+        const int64_t per = fs_run_length(ntiles, nt, 4);
         const int64_t nruns = (ntiles + per - 1) / per;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
         {
-            /* runs of tiles handed out as threads free up (see the pipelined case below) */
             int mine = FS_OK;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
@@ -1344,13 +1340,9 @@ static int H(run)(const H(job) *Jin)
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
         {
-            /* runs of rows handed out as threads free up: on a shared machine one thread often
-             * falls behind, and the other then waited at the end (5-8% of the 2048x32000 time) */
             T *ebuf = (T *)malloc((size_t)c * sizeof(T));
             int mine = ebuf ? FS_OK : FS_ENOMEM;
-            int64_t per = nrows / ((int64_t)nt * 16);
-            if (per < 2)
-                per = 2;
+            const int64_t per = fs_run_length(nrows, nt, 2); /* a run pipelines its rows */
             const int64_t nruns = (nrows + per - 1) / per;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
@@ -1382,12 +1374,11 @@ static int H(run)(const H(job) *Jin)
         return status;
     }
 #ifdef _OPENMP
-    const int64_t per = nrows / ((int64_t)nt * 16) > 1 ? nrows / ((int64_t)nt * 16) : 1;
+    const int64_t per = fs_run_length(nrows, nt, 1);
 #pragma omp parallel num_threads(nt)
     {
         H(scratchset) w;
         int mine = H(scratch_alloc)(&w, J);
-        /* runs of rows handed out as threads free up (see the pipelined case) */
 #pragma omp for schedule(dynamic, per)
         for (int64_t n = 0; n < nrows; n++) {
             if (mine == FS_OK)

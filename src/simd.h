@@ -155,7 +155,7 @@ FS_INLINE vf64 gather_rows_f64(const double *const *p, int64_t j) { return (vf64
  * In-place transpose of a square block of vectors (r[i] lane k <-> r[k] lane i):
  * log2(lanes) stages, each swapping the off-diagonal d x d blocks of every
  * pair of rows (i, i + d) with two two-source shuffles (on AVX2, 8 floats:
- * vperm2f128, vshufps, and vmovsldup/vmovshdup + blend).
+ * vperm2f128, vshufps, and vpermilps + blend).
  */
 #define FS_T2_1_LO 0, 2
 #define FS_T2_1_HI 1, 3
