@@ -93,6 +93,9 @@ cdef extern from "fastsoftmax.h" nogil:
                           double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, uint16_t *grad,
                           const fs_strides *gs)
 
+    int64_t fs_check_targets(const int64_t *target, int64_t n, int64_t n_classes, int64_t ignore_index,
+                             const double *weight, int64_t *n_valid, double *weight_sum)
+
     void fs_vexp_f32(const float *x, float *y, int64_t n)
     void fs_vexp_f64(const double *x, double *y, int64_t n)
     void fs_vexpneg_f32(const float *x, float *y, int64_t n)
@@ -291,6 +294,25 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
             status = fs_cross_entropy_f64(&b, <double *>xp, &xs, &a, lr, &total, <double *>gp, &gs)
     _raise(status)
     return total
+
+
+def check_targets(cnp.ndarray target, int64_t n_classes, int64_t ignore_index, weight):
+    """(first bad position or -1, number of targets not ignored, sum of their weights).
+
+    target: int64 (N,); weight: float64 (n_classes,) or None.
+    """
+    cdef int64_t n = cnp.PyArray_SIZE(target)
+    _check_row_vector(target, n, cnp.NPY_INT64, "target")
+    cdef const int64_t *tp = <const int64_t *>cnp.PyArray_DATA(target)
+    cdef const double *wp = NULL
+    if weight is not None:
+        _check_row_vector(weight, n_classes, cnp.NPY_FLOAT64, "weight")
+        wp = <const double *>cnp.PyArray_DATA(weight)
+    cdef int64_t bad, n_valid = 0
+    cdef double wsum = 0.0
+    with nogil:
+        bad = fs_check_targets(tp, n, n_classes, ignore_index, wp, &n_valid, &wsum)
+    return bad, n_valid, wsum
 
 
 def sigmoid(cnp.ndarray x, cnp.ndarray y):

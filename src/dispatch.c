@@ -216,3 +216,9 @@ void fs_vexpneg_f32(const float *x, float *y, int64_t n) { table()->vexpneg_f32(
 void fs_vexpneg_f64(const double *x, double *y, int64_t n) { table()->vexpneg_f64(x, y, n); }
 void fs_vlog_f32(const float *x, float *y, int64_t n) { table()->vlog_f32(x, y, n); }
 void fs_vlog_f64(const double *x, double *y, int64_t n) { table()->vlog_f64(x, y, n); }
+int64_t fs_check_targets(const int64_t *target, int64_t n, int64_t n_classes, int64_t ignore_index,
+                         const double *weight, int64_t *n_valid, double *weight_sum)
+{
+    return table()->check_targets(target, n, n_classes, ignore_index, weight, n_valid, weight_sum);
+}
+double fs_sum_rows(const double *v, int64_t n) { return table()->sum_rows(v, n); }

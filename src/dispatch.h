@@ -37,6 +37,8 @@ typedef struct fs_kernel_table {
     void (*vlog_f64)(const double *, double *, int64_t);
     void (*h2f)(const uint16_t *, float *, int64_t);
     void (*f2h)(const float *, uint16_t *, int64_t);
+    int64_t (*check_targets)(const int64_t *, int64_t, int64_t, int64_t, const double *, int64_t *, double *);
+    double (*sum_rows)(const double *, int64_t);
 } fs_kernel_table;
 
 /* The table of the active instruction set. */
@@ -65,6 +67,9 @@ static inline int64_t fs_run_length(int64_t items, int nt, int64_t least)
     const int64_t per = items / ((int64_t)nt * 16);
     return per > least ? per : least;
 }
+
+/* The sum of n per-row values in a fixed order (rows_sum of rows.h, for half.c). */
+double fs_sum_rows(const double *v, int64_t n);
 
 /* Record a thread's failure in the call's status (any one failure is reported). */
 static inline void fs_keep_error(int *status, int mine)

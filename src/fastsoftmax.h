@@ -67,13 +67,24 @@ int fs_logsumexp_f64(const fs_batch *b, const double *x, const fs_strides *xs, d
  * Fused softmax cross-entropy: per-row loss (unscaled by the reduction) and,
  * when grad is not NULL, grad_scale * d loss_n / d x in the same call.
  * loss_rows (N doubles, row order) receives the per-row losses and
- * *loss_sum their sum, taken in row order (the same for any thread count).
+ * *loss_sum their sum, in a fixed order (the same for any thread count).
  * grad may be x itself (in place, same strides).
  */
 int fs_cross_entropy_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_ce_args *a,
                          double *loss_rows, double *loss_sum, float *grad, const fs_strides *gs);
 int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_ce_args *a,
                          double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs);
+
+/*
+ * Checks class-index targets before a cross-entropy call: returns the position
+ * of the first target that is neither ignore_index nor in [0, n_classes), or
+ * -1 when all are valid.  Then *n_valid is the number of targets that are not
+ * ignore_index and, when weight (n_classes doubles) is not NULL, *weight_sum
+ * is the sum of weight[target] over them (else 0): the denominators of the
+ * "mean" reduction.
+ */
+int64_t fs_check_targets(const int64_t *target, int64_t n, int64_t n_classes, int64_t ignore_index,
+                         const double *weight, int64_t *n_valid, double *weight_sum);
 
 /* y = 1 / (1 + exp(-x)) elementwise (rows as above).  y may be x. */
 int fs_sigmoid_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys);
@@ -93,8 +104,8 @@ typedef struct fs_bce_args {
  * Fused binary cross-entropy with logits, elementwise: the losses (into loss
  * when not NULL), partial sums in row order (row_sums, N doubles: a row's sum,
  * or for short rows that follow each other in memory a group's sum at its
- * first row and 0 at the others), their total (*loss_sum, summed in row order:
- * the same for any thread count), and, when grad is not NULL,
+ * first row and 0 at the others), their total (*loss_sum, summed in a fixed
+ * order: the same for any thread count), and, when grad is not NULL,
  * grad_scale * d loss / d x.  grad may be x itself.
  */
 int fs_bce_logits_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_bce_args *a,

@@ -243,14 +243,6 @@ int fs_sigmoid_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, u
     return run_half(&J);
 }
 
-/* Sum of per-row values in row order (the same for any thread count). */
-static double row_sum(const double *rows, int64_t n)
-{
-    double total = 0.0;
-    for (int64_t k = 0; k < n; k++)
-        total += rows[k];
-    return total;
-}
 
 int fs_cross_entropy_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_ce_args *a,
                          double *loss_rows, double *loss_sum, uint16_t *grad, const fs_strides *gs)
@@ -259,7 +251,7 @@ int fs_cross_entropy_f16(const fs_batch *b, const uint16_t *x, const fs_strides 
     J.args = a;
     J.rows = loss_rows;
     int status = run_half(&J);
-    *loss_sum = status == FS_OK ? row_sum(loss_rows, b->n_outer * b->n_inner) : 0.0;
+    *loss_sum = status == FS_OK ? fs_sum_rows(loss_rows, b->n_outer * b->n_inner) : 0.0;
     return status;
 }
 
@@ -273,6 +265,6 @@ int fs_bce_logits_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs
     J.loss = loss;
     J.ls = ls;
     int status = run_half(&J);
-    *loss_sum = status == FS_OK ? row_sum(row_sums, b->n_outer * b->n_inner) : 0.0;
+    *loss_sum = status == FS_OK ? fs_sum_rows(row_sums, b->n_outer * b->n_inner) : 0.0;
     return status;
 }

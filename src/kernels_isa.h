@@ -15,6 +15,7 @@
 #include "dispatch.h"
 #include "simd.h"
 #include "half_convert.h"
+#include "rows.h"
 
 /* what the output pass of a row writes, and which kernel a batch job runs */
 enum { OUT_NONE, OUT_EXP, OUT_LOG };
@@ -142,4 +143,6 @@ const fs_kernel_table TCAT(fs_table, ISA) = {
     TCAT(fs_vlog_f32, ISA), TCAT(fs_vlog_f64, ISA),
     /* float16 conversions of src/half.c */
     TCAT(fs_h2f, ISA),      TCAT(fs_f2h, ISA),
+    /* per-row helpers of rows.h */
+    rows_check_targets,     rows_sum,
 };

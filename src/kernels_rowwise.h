@@ -411,20 +411,17 @@ int K(bce_logits)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_
         return FS_ENOMEM;
     J.sums = sums;
     int status = H(rw_run)(&J, &P);
-    /* per row, then over rows, in order: the same result for any thread count */
-    double total = 0.0;
-    for (int64_t n = 0; n < nrows; n++) {
-        if (sums != row_sums) {
+    /* per row, then over rows, in a fixed order: the same result for any thread count */
+    if (sums != row_sums) {
+        for (int64_t n = 0; n < nrows; n++) {
             double s = 0.0;
             for (int64_t k = 0; k < P.nchunks; k++)
                 s += sums[n * P.nchunks + k];
             row_sums[n] = s;
         }
-        total += row_sums[n];
-    }
-    if (sums != row_sums)
         free(sums);
-    *loss_sum = total;
+    }
+    *loss_sum = rows_sum(row_sums, nrows);
     return status;
 }
 
