@@ -87,7 +87,7 @@ setup(
             define_macros=define_macros,
             extra_compile_args=extra_compile_args,
             depends=["src/fastsoftmax.h", "src/dispatch.h", "src/simd.h", "src/kernels_isa.h", "src/kernels_dtype.h",
-                     "src/kernels_rowwise.h", "src/half_convert.h"],
+                     "src/kernels_rowwise.h", "src/half_convert.h", "src/rows.h"],
         )
     ],
 )
