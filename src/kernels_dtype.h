@@ -1168,9 +1168,9 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
         }
         VSTORE(wys, wy);
         VSTORE(sums, VSELECT(keep, s, VSPLAT(1)));
-        /* m - x_y in double, as the generic path forms it; 0 for ignored rows */
-        H(vw) d = __builtin_convertvector(m, H(vw)) - __builtin_convertvector(xy, H(vw));
-        d = (H(vw))((H(vq))d & keepq);
+        /* m - x_y in double, as the generic path forms it; 0 for ignored rows (x_y is 0 there: the
+         * mask goes on m, as floats, where it is one instruction) */
+        const H(vw) d = __builtin_convertvector(VSELECT(keep, m, VSPLAT(0)), H(vw)) - __builtin_convertvector(xy, H(vw));
         memcpy(J->loss_rows + n0, &d, sizeof d);
         if (!J->y)
             return FS_OK;
