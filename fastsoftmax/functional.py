@@ -238,6 +238,18 @@ def _check_targets(target, batch_shape, n_classes, ignore_index, weight):
     return t, (float(n_valid) if weight is None else weight_sum)
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _loss_scalar(value, dtype):
+    """A float loss as a NumPy scalar of ``dtype``; a float32 overflow gives inf, as a result
+    (without the errstate context on the common path: it costs more than a small kernel)."""
+    if dtype == np.float32 and _F32_MAX < abs(value) < math.inf:
+        with np.errstate(over="ignore"):
+            return dtype.type(value)
+    return dtype.type(value)
+
+
 def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, z_loss=0.0, return_grad=False, out=None):
     """Softmax cross-entropy with the semantics of ``torch.nn.functional.cross_entropy``.
@@ -340,8 +352,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         denom = index_denom
     else:
         denom = float(n_rows)
-    with np.errstate(divide="ignore"):
-        grad_scale = float(np.float64(1.0) / np.float64(denom))
+    grad_scale = 1.0 / denom if denom != 0.0 else math.copysign(math.inf, denom)  # as float64 1 / denom
 
     # ---- layout: no copies on the fast path (C-contiguous, class axis last)
     grad = None
@@ -377,16 +388,16 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         if grad is not None:
             grad.fill(0)
 
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # inf and NaN losses are results
-        if reduction == "none":
+    if reduction == "none":
+        with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN losses are results
             loss = loss_rows.astype(cdtype).reshape(batch_shape)
-        elif reduction == "sum":
-            loss = cdtype.type(total)
-        elif denom == 0.0:
-            # PyTorch's mean is nll_sum / D + smoothing_sum / D, and nll_sum = 0 when D = 0: 0/0 = NaN
-            loss = cdtype.type(np.nan)
-        else:
-            loss = cdtype.type(np.float64(total) / np.float64(denom))
+    elif reduction == "sum":
+        loss = _loss_scalar(total, cdtype)
+    elif denom == 0.0:
+        # PyTorch's mean is nll_sum / D + smoothing_sum / D, and nll_sum = 0 when D = 0: 0/0 = NaN
+        loss = cdtype.type(np.nan)
+    else:
+        loss = _loss_scalar(total / denom, cdtype)  # Python floats: inf and NaN propagate, no warning
     return (loss, grad) if return_grad else loss
 
 

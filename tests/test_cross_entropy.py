@@ -252,6 +252,24 @@ def test_gradient_finite_differences_float64(rng, kind, reduction, weighted, eps
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("C", [3, 10, 17])
+def test_many_rows_sums_and_denominators(rng, dtype, weighted, C):
+    """Over several 1024-row blocks of the fixed-order sums (losses, target count, weight sum),
+    with ignored rows in every block: mean, sum and none against the reference, and the sum
+    equal to the sum of the per-row losses."""
+    n = 3 * 1024 + 77
+    x = make_logits(rng, (n, C), dtype)
+    t = make_index_target(rng, (n,), C, ignore_index=-100, frac_ignored=0.2)
+    w = rng.uniform(0.1, 2.0, C).astype(dtype) if weighted else None
+    for red in REDUCTIONS:
+        run_ce(x, t, weight=w, reduction=red)
+    total = fs.cross_entropy(x, t, weight=w, reduction="sum")
+    rows = fs.cross_entropy(x, t, weight=w, reduction="none").astype(np.float64)
+    assert_value_close(total, rows.sum(), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gradient_of_none_is_gradient_of_sum(rng, dtype):
     x = make_logits(rng, (12, 19), dtype)
     t = make_index_target(rng, (12,), 19, ignore_index=-100)

@@ -72,6 +72,21 @@ def test_target_out_of_range_3d_reports_tuple_row(impl, dtype):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("row", [1023, 1024, 2500, 3999])
+def test_target_out_of_range_far_down_a_long_batch(impl, row):
+    """The first bad target is found and reported in any block of the target check (1024 rows);
+    a later bad one does not hide it, an earlier ignored one does not count."""
+    x = np.zeros((4001, 7), np.float32)
+    t = np.arange(4001) % 7
+    t[row] = 7
+    t[-1] = -3
+    t[row // 2] = -100
+    info = _ce_raises(impl, IndexError, x, t)
+    msg = str(info.value)
+    assert re.search(rf"target 7 at row {row}\b", msg), msg
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 def test_target_out_of_range_not_masked_by_ignore_index(impl):
     x = np.zeros((4, 5))
     _ce_raises(impl, IndexError, x, np.array([-100, 0, 5, -100]))
