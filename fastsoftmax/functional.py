@@ -73,6 +73,8 @@ def _check_out(out, shape, dtype, name="out", contiguous=False):
 
 def _real(value, name):
     """value as a float, or TypeError unless it is a real number (not bool, not a string)."""
+    if type(value) is float or type(value) is int:  # the common case, before the slower ABC checks
+        return float(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {value!r}")
     return float(value)

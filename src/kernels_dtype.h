@@ -1092,7 +1092,7 @@ static int H(dense_ok)(const H(job) *J)
 static void H(dense_losses)(const H(job) *J, int64_t n0, int64_t nrows, const T *sums, const T *wys)
 {
     for (int64_t k = 0; k < nrows; k += LANES) {
-        const V logs = VLOG(VLOAD(sums + k));
+        const V logs = VLOG_GE1(VLOAD(sums + k)); /* sums >= 1 (ignored rows: 1) or NaN */
         H(vw) d;
         memcpy(&d, J->loss_rows + n0 + k, sizeof d);
         d = __builtin_convertvector(VLOAD(wys + k), H(vw)) * (d + __builtin_convertvector(logs, H(vw)));

@@ -43,6 +43,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VEXP exp_f32
 #define VEXPN expneg_f32
 #define VLOG log_f32
+#define VLOG_GE1 log_ge1_f32
 #define VWIDEN widen_sum_f32
 #define VGATHER_ROWS gather_rows_f32
 #define VSELECT select_f32
@@ -64,6 +65,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VEXP
 #undef VEXPN
 #undef VLOG
+#undef VLOG_GE1
 #undef VWIDEN
 #undef VGATHER_ROWS
 #undef VSELECT
@@ -84,6 +86,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VEXP exp_f64
 #define VEXPN expneg_f64
 #define VLOG log_f64
+#define VLOG_GE1 log_ge1_f64
 #define VWIDEN widen_sum_f64
 #define VGATHER_ROWS gather_rows_f64
 #define VSELECT select_f64
@@ -105,6 +108,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VEXP
 #undef VEXPN
 #undef VLOG
+#undef VLOG_GE1
 #undef VWIDEN
 #undef VGATHER_ROWS
 #undef VSELECT

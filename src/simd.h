@@ -504,44 +504,59 @@ FS_INLINE vf64 log_core_f64(vf64 f, vf64 e)
  * polynomial; double: Cephes log's rational P(f)/Q(f) of degree 5/5), and
  * e ln 2 added in two parts so that e * LN2_HI is exact.  The error bound
  * (<= 2 ulp, measured below 1 ulp) is checked by the test suite on every path.
+ * log_normal_* takes x > 0 as x = 2^-ea xs with xs normal (ea: 0, or the
+ * scaling of a subnormal); log_* adds the special values.
  */
+FS_INLINE vf32 log_normal_f32(vf32 xs, vf32 ea)
+{
+    const vu32 bits = (vu32)xs;
+    vf32 e = __builtin_convertvector((vi32)(bits >> 23) - 126, vf32) - ea;
+    const vf32 m = (vf32)((bits & 0x807fffffu) | 0x3f000000u); /* in [0.5, 1) */
+    const vi32 lo = m < 0.707106781186547524f;                 /* sqrt(1/2) */
+    e = e - select_f32(lo, splat_f32(1.0f), splat_f32(0.0f));
+    const vf32 f = select_f32(lo, m + m, m) - 1.0f;
+    return log_core_f32(f, e);
+}
+
 FS_INLINE vf32 log_f32(vf32 x)
 {
-    const float SQRTHF = 0.707106781186547524f;
-    vi32 sub = (x < 1.17549435e-38f) & (x > 0.0f);    /* subnormal: scale by 2^25 */
-    vf32 xs = select_f32(sub, x * 33554432.0f, x);
-    vu32 bits = (vu32)xs;
-    vi32 ei = (vi32)(bits >> 23) - 126 - (sub & 25);
-    vf32 m = (vf32)((bits & 0x807fffffu) | 0x3f000000u); /* in [0.5, 1) */
-    vf32 e = __builtin_convertvector(ei, vf32);
-    vi32 lo = m < SQRTHF;
-    e = e - select_f32(lo, splat_f32(1.0f), splat_f32(0.0f));
-    vf32 f = select_f32(lo, m + m, m) - 1.0f;
-    vf32 r = log_core_f32(f, e);
+    vi32 sub = (x < 1.17549435e-38f) & (x > 0.0f); /* subnormal: scale by 2^25 */
+    vf32 r = log_normal_f32(select_f32(sub, x * 33554432.0f, x), select_f32(sub, splat_f32(25.0f), splat_f32(0.0f)));
     r = select_f32(x == __builtin_inff(), x, r);
     r = select_f32(x == 0.0f, splat_f32(-__builtin_inff()), r);
     r = select_f32((x < 0.0f) | (x != x), splat_f32(__builtin_nanf("")), r);
     return r;
 }
 
+FS_INLINE vf64 log_normal_f64(vf64 xs, vf64 ea)
+{
+    const vu64 bits = (vu64)xs;
+    /* exponent field as a double without an int64 -> double conversion */
+    vf64 e = (vf64)((bits >> 52) | 0x4330000000000000u) - 4503599627370496.0 - 1022.0 - ea;
+    const vf64 m = (vf64)((bits & 0x800fffffffffffffu) | 0x3fe0000000000000u); /* in [0.5, 1) */
+    const vi64 lo = m < 0.70710678118654752440;                                 /* sqrt(1/2) */
+    e = e - select_f64(lo, splat_f64(1.0), splat_f64(0.0));
+    const vf64 f = select_f64(lo, m + m, m) - 1.0;
+    return log_core_f64(f, e);
+}
+
 FS_INLINE vf64 log_f64(vf64 x)
 {
-    const double SQRTH = 0.70710678118654752440;
-    vi64 sub = (x < 2.2250738585072014e-308) & (x > 0.0);  /* subnormal: scale by 2^54 */
-    vf64 xs = select_f64(sub, x * 18014398509481984.0, x);
-    vu64 bits = (vu64)xs;
-    /* exponent field as a double without an int64 -> double conversion */
-    vf64 ef = (vf64)((bits >> 52) | 0x4330000000000000u) - 4503599627370496.0;
-    vf64 e = ef - 1022.0 - select_f64(sub, splat_f64(54.0), splat_f64(0.0));
-    vf64 m = (vf64)((bits & 0x800fffffffffffffu) | 0x3fe0000000000000u); /* in [0.5, 1) */
-    vi64 lo = m < SQRTH;
-    e = e - select_f64(lo, splat_f64(1.0), splat_f64(0.0));
-    vf64 f = select_f64(lo, m + m, m) - 1.0;
-    vf64 r = log_core_f64(f, e);
+    vi64 sub = (x < 2.2250738585072014e-308) & (x > 0.0); /* subnormal: scale by 2^54 */
+    vf64 r = log_normal_f64(select_f64(sub, x * 18014398509481984.0, x), select_f64(sub, splat_f64(54.0), splat_f64(0.0)));
     r = select_f64(x == __builtin_inf(), x, r);
     r = select_f64(x == 0.0, splat_f64(-__builtin_inf()), r);
     r = select_f64((x < 0.0) | (x != x), splat_f64(__builtin_nan("")), r);
     return r;
 }
+
+/*
+ * log(x) for x >= 1 or NaN: the sum of exponentials of a row, whose largest
+ * term is exp(0) = 1.  log_f32 / log_f64 without their subnormal, zero,
+ * negative and infinite cases (the same reduction and polynomial, so the same
+ * results); a NaN sum gives NaN.
+ */
+FS_INLINE vf32 log_ge1_f32(vf32 x) { return select_f32(x != x, x, log_normal_f32(x, splat_f32(0.0f))); }
+FS_INLINE vf64 log_ge1_f64(vf64 x) { return select_f64(x != x, x, log_normal_f64(x, splat_f64(0.0))); }
 
 #endif /* FS_SIMD_H */
