@@ -459,11 +459,19 @@ def bar_groups(threads=2):
 BAR_KEYS = ("ce", "ce_fwd", "softmax", "small", "f64", "row", "isa", "plot")
 
 
-def interleaved(impls, repeats, min_sample=0.0):
+# Pause before each sample: an OpenMP runtime's threads keep spinning after a parallel region
+# (scikit-learn's for 20-100 ms here), and took the cores from whichever implementation came
+# next (65536x10 cross-entropy calls ran 35-45% slower right after scikit-learn's, and as fast
+# as alone after 0.1 s).  Each sample then starts from idle thread pools, as a lone call would.
+SETTLE_S = 0.15
+
+
+def interleaved(impls, repeats, min_sample=0.0, settle=SETTLE_S):
     """Time ``impls`` ([BarImpl]) in interleaved rounds: round r times every implementation
     once, in an order rotated by r (so none is always first after another).  One untimed
-    warm-up call each first.  With ``min_sample`` > 0 an implementation whose warm-up call is
-    shorter makes k back-to-back calls per sample (time / k recorded).  -> {name: Timing}.
+    warm-up call each first, and a pause of ``settle`` seconds before each sample (see
+    SETTLE_S).  With ``min_sample`` > 0 an implementation whose warm-up call is shorter
+    makes k back-to-back calls per sample (time / k recorded).  -> {name: Timing}.
     """
     gc.collect()
     ks = {}
@@ -483,6 +491,8 @@ def interleaved(impls, repeats, min_sample=0.0):
             for im in order:
                 if im.pre:
                     im.pre()
+                if settle:
+                    time.sleep(settle)
                 k = ks[im.name]
                 fn = im.fn
                 t0 = time.perf_counter()
@@ -653,7 +663,7 @@ def _md_machine(threads, repeats, quick):
         "| fastsoftmax ISA | %s (supported: %s; compiled: %s) |"
         % (cfg.get_isa(), ", ".join(cfg.supported_isas()), ", ".join(cfg.compiled_isas())),
         "| method | one process, interleaved rounds (every implementation once per round, order "
-        "rotated), 1 warm-up call each, %d rounds%s; ratios of best times, and of median times |" % (repeats, " (--quick)" if quick else ""),
+        "rotated, a %.2f s pause before each so that thread pools are idle), 1 warm-up call each, %d rounds%s; ratios of best times, and of median times |" % (SETTLE_S, repeats, " (--quick)" if quick else ""),
         "| date | %s |" % time.strftime("%Y-%m-%d %H:%M %Z"),
     ]
     return lines
