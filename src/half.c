@@ -243,7 +243,6 @@ int fs_sigmoid_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, u
     return run_half(&J);
 }
 
-
 int fs_cross_entropy_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_ce_args *a,
                          double *loss_rows, double *loss_sum, uint16_t *grad, const fs_strides *gs)
 {

@@ -49,13 +49,13 @@ FS_INLINE V H(load_tail)(const T *p, int64_t n, T fill)
     return VLOAD(tmp);
 }
 
-/* The vector of a[0..LANES), built lane by lane (see gather_rows). */
 /* LANES int64 (targets, masks of doubles), LANES int32, LANES doubles: for the targets of a
  * tile of LANES rows (two or four registers' worth where T is float: GCC splits them) */
 typedef int64_t H(vq) __attribute__((vector_size(LANES * 8)));
 typedef int32_t H(vd) __attribute__((vector_size(LANES * 4)));
 typedef double H(vw) __attribute__((vector_size(LANES * 8)));
 
+/* The vector of a[0..LANES), built lane by lane (see gather_rows). */
 FS_INLINE V H(from_scalars)(const T *a)
 {
     const T *p[LANES];
@@ -1054,8 +1054,9 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
  * x + n c), LANES classes at a time loaded with LANES vector loads and
  * transposed in registers, and written back the same way, instead of the
  * scalar gathers and scatters of process_tile.  The index cross-entropy
- * takes only a short scalar loop per row (target, weight, loss); its
- * gradient's coefficients and one-hot term are vectors.  For softmax,
+ * checks its targets in a short scalar loop; x_y, m - x_y, the gradient's
+ * coefficients and its one-hot term are vectors, and the logs of the sums
+ * are taken per run of tiles (dense_losses).  For softmax,
  * log_softmax, logsumexp and the cross-entropy with index targets without
  * label smoothing or z-loss (the rest take process_tile).
  *
@@ -1363,9 +1364,9 @@ static int H(run)(const H(job) *Jin)
 #endif
         {
             /* the dense cross-entropy's scratch for a run: sums of exponentials, then weights */
-            T *sums = dense && J->kind == KIND_CROSS_ENTROPY ? (T *)malloc((size_t)(2 * per * LANES) * sizeof(T))
-                                                              : NULL;
-            int mine = dense && J->kind == KIND_CROSS_ENTROPY && !sums ? FS_ENOMEM : FS_OK;
+            const int dense_ce = dense && J->kind == KIND_CROSS_ENTROPY;
+            T *sums = dense_ce ? (T *)malloc((size_t)(2 * per * LANES) * sizeof(T)) : NULL;
+            int mine = dense_ce && !sums ? FS_ENOMEM : FS_OK;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
