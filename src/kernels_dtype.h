@@ -131,21 +131,40 @@ FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int stor
     V mx0 = VSPLAT(-INFINITY);
     vf64 acc = splat_f64(0.0);
     int64_t j = 0;
-    /* one vector per iteration: with two, GCC spilled the exp's constants (AVX2 has 16 registers) */
-    while (j + LANES <= n) {
-        V a0 = VSPLAT(0);
-        for (int it = 0; it < SUB_ITERS && j + LANES <= n; it++, j += LANES) {
-            if ((j & (64 / (int)sizeof(T) - 1)) == 0)
-                __builtin_prefetch((const char *)(x + j) + PREFETCH_BYTES, 0, 3);
-            V x0 = VLOAD(x + j);
+    /* two vectors per iteration, so that the loop's own instructions (counter, branch, one
+     * prefetch per 64-byte line) are shared by two exponentials; at most SUB_ITERS additions
+     * per accumulator between widenings */
+    const int64_t per_iter = 2 * LANES;
+    while (j + per_iter <= n) {
+        V a0 = VSPLAT(0), a1 = VSPLAT(0);
+        int64_t iters = (n - j) / per_iter;
+        if (iters > SUB_ITERS)
+            iters = SUB_ITERS;
+        for (int64_t it = 0; it < iters; it++, j += per_iter) {
+            for (int b = 0; b < per_iter * (int)sizeof(T); b += 64)
+                __builtin_prefetch((const char *)(x + j) + PREFETCH_BYTES + b, 0, 3);
+            V x0 = VLOAD(x + j), x1 = VLOAD(x + j + LANES);
             if (track)
-                mx0 = VMAX(x0, mx0);
-            V e0 = VEXPN(x0 - vm);
-            if (store)
+                mx0 = VMAX(VMAX(x1, x0), mx0); /* NaN enters neither max, as in block_max */
+            V e0 = VEXPN(x0 - vm), e1 = VEXPN(x1 - vm);
+            if (store) {
                 VSTORE(e + j, e0);
+                VSTORE(e + j + LANES, e1);
+            }
             a0 += e0;
+            a1 += e1;
         }
-        acc += VWIDEN(a0);
+        acc += VWIDEN(a0) + VWIDEN(a1);
+    }
+    while (j + LANES <= n) {
+        V x0 = VLOAD(x + j);
+        if (track)
+            mx0 = VMAX(x0, mx0);
+        V e0 = VEXPN(x0 - vm);
+        if (store)
+            VSTORE(e + j, e0);
+        acc += VWIDEN(e0);
+        j += LANES;
     }
     V a = VSPLAT(0);
     if (j < n) {
@@ -358,6 +377,20 @@ static __attribute__((noinline)) V H(add_at)(V v, int64_t k, double d)
     if (__builtin_expect((uint64_t)(hole - (base)) < (uint64_t)LANES, 0))                              \
         out = H(add_at)(out, hole - (base), hdelta);
 
+/* One vector of the output pass below, at src + j. */
+FS_INLINE V H(out_vec)(const T *src, const T *u, const T *w, int64_t j, V vm, T a, T alpha, T beta,
+                       const int stored, const int has_u, const int has_w, const int has_c)
+{
+    V v = VLOAD(src + j);
+    V ex = stored ? v : VEXPN(v - vm);
+    if (!has_c)
+        return ex * a;
+    V c = has_u ? VLOAD(u + j) * alpha + beta : VSPLAT(beta);
+    if (has_w)
+        c *= VLOAD(w + j);
+    return ex * a - c;
+}
+
 /*
  * Output pass over n elements: g = E * a - (u ? alpha u + beta : beta) * (w ? w : 1),
  * where E = src (exponentials stored by pass 1) or exp(src - m) (recomputed),
@@ -394,24 +427,35 @@ FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_
             j = head;
         }
     }
-    for (; j + LANES <= n; j += LANES) {
-        V v = VLOAD(src + j);
-        V ex = stored ? v : VEXPN(v - vm);
-        V out;
-        if (has_c) {
-            V c = has_u ? VLOAD(u + j) * alpha + beta : VSPLAT(beta);
-            if (has_w)
-                c *= VLOAD(w + j);
-            out = ex * a - c;
-        } else {
-            out = ex * a;
+    /* the vector that holds the hole (if any) is done on its own, so that the loops test nothing
+     * per vector; two vectors per iteration share the loop's instructions */
+    const int64_t hv = hole >= j && hole < n ? j + (hole - j) / LANES * LANES : n;
+#define OUT_VEC(k) H(out_vec)(src, u, w, k, vm, a, alpha, beta, stored, has_u, has_w, has_c)
+#define PUT(k, v)                                                                                      \
+    if (nt)                                                                                            \
+        VSTREAM(g + (k), v);                                                                           \
+    else                                                                                               \
+        VSTORE(g + (k), v);
+    for (int part = 0; part < 2; part++) {
+        const int64_t stop = part == 0 ? hv : n;
+        for (; j + 2 * LANES <= stop; j += 2 * LANES) {
+            V o0 = OUT_VEC(j), o1 = OUT_VEC(j + LANES);
+            PUT(j, o0)
+            PUT(j + LANES, o1)
         }
-        ADD_AT_HOLE(out, j)
-        if (nt)
-            VSTREAM(g + j, out);
-        else
-            VSTORE(g + j, out);
+        for (; j + LANES <= stop; j += LANES) {
+            V o0 = OUT_VEC(j);
+            PUT(j, o0)
+        }
+        if (part == 0 && hv + LANES <= n) {
+            V o0 = OUT_VEC(hv);
+            ADD_AT_HOLE(o0, hv)
+            PUT(hv, o0)
+            j = hv + LANES;
+        }
     }
+#undef OUT_VEC
+#undef PUT
     if (j < n) {
         int64_t k = n - j;
         V v = H(load_tail)(src + j, k, stored ? 0 : -INFINITY);
