@@ -1197,8 +1197,12 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
             return FS_EINDEX;
         H(vq) tq;
         memcpy(&tq, tg, sizeof tq);
-        const H(vq) keepq = tq != a->ignore_index;
-        const VI keep = __builtin_convertvector(keepq, VI);
+        /* keep: the rows not ignored, as a mask of T lanes, from the bits of `ignored` (converting
+         * the mask of the int64 comparison took GCC 47 instructions per tile of floats) */
+        VI lane_bit;
+        for (int k = 0; k < LANES; k++)
+            lane_bit[k] = 1 << k;
+        const VI keep = (lane_bit & (int)ignored) == 0;
         /* Y: the target as T (exact: c <= SMALL_C), -1 for ignored rows */
         const V Y = VSELECT(keep, __builtin_convertvector(__builtin_convertvector(tq, H(vd)), V), VSPLAT(-1));
         V xy = VSPLAT(0);
@@ -1416,8 +1420,9 @@ static int H(run)(const H(job) *Jin)
 #endif
             for (int64_t run = 0; run < nruns; run++) {
                 const int64_t lo = run * per, hi = lo + per < ntiles ? lo + per : ntiles;
-                /* a dense tile reads up to LANES - 1 elements past its rows: they must be this run's */
-                const int64_t end = (hi * LANES < nrows ? hi * LANES : nrows) * c;
+                /* a dense tile reads up to LANES - 1 elements past its rows (and never uses them):
+                 * within the array, and when the output overwrites the input, within this run */
+                const int64_t end = (J->y == J->x && hi * LANES < nrows ? hi * LANES : nrows) * c;
                 int64_t tile = lo;
                 for (; tile < hi && mine == FS_OK && dense && (tile * LANES + LANES) * c + LANES <= end; tile++) {
                     const int64_t k = (tile - lo) * LANES;
