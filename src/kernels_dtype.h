@@ -1152,7 +1152,17 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
     const T *xb = J->x + n0 * c;
     /* vx[q LANES + k] lane r = x[row r, class q LANES + k] */
     V vx[SMALL_C], ve[SMALL_C];
+#if VPAIRS
+    /* a last chunk of two classes goes by pairs (see load_pairs in simd.h) */
+    const int pairs = c % LANES == 2;
+#endif
     for (int64_t q = 0; q < nq; q++) {
+#if VPAIRS
+        if (pairs && q == nq - 1) {
+            VLOAD_PAIRS(xb + q * LANES, c, &vx[q * LANES], &vx[q * LANES + 1]);
+            break;
+        }
+#endif
         for (int r = 0; r < LANES; r++)
             vx[q * LANES + r] = VLOAD(xb + r * c + q * LANES);
         VTRANSPOSE(vx + q * LANES);
@@ -1237,6 +1247,12 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
     for (int64_t j = c; j < nq * LANES; j++)
         ve[j] = m; /* lanes past the row: stored where the next row's chunk overwrites them (VSPLAT(0) became a memset call) */
     for (int64_t q = nq - 1; q >= 0; q--) {
+#if VPAIRS
+        if (pairs && q == nq - 1) {
+            VSTORE_PAIRS(yb + q * LANES, c, ve[q * LANES], ve[q * LANES + 1]);
+            continue;
+        }
+#endif
         VTRANSPOSE(ve + q * LANES);
         for (int r = 0; r < LANES; r++) {
             const int64_t off = r * c + q * LANES;

@@ -49,6 +49,13 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VSELECT select_f32
 #define VI vi32
 #define VTRANSPOSE transpose_f32
+#ifdef FS_PAIRS_F32
+#define VPAIRS 1 /* load_pairs / store_pairs: see simd.h */
+#define VLOAD_PAIRS load_pairs_f32
+#define VSTORE_PAIRS store_pairs_f32
+#else
+#define VPAIRS 0
+#endif
 #define VLOGCORE log_core_f32
 #define select_nan_where_ninf nan_where_ninf_f32
 #include "kernels_dtype.h"
@@ -70,6 +77,9 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VGATHER_ROWS
 #undef VSELECT
 #undef VTRANSPOSE
+#undef VPAIRS
+#undef VLOAD_PAIRS
+#undef VSTORE_PAIRS
 #undef VI
 #undef VLOGCORE
 #undef select_nan_where_ninf
@@ -92,6 +102,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VSELECT select_f64
 #define VI vi64
 #define VTRANSPOSE transpose_f64
+#define VPAIRS 0
 #define VLOGCORE log_core_f64
 #define select_nan_where_ninf nan_where_ninf_f64
 #include "kernels_dtype.h"
@@ -113,6 +124,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VGATHER_ROWS
 #undef VSELECT
 #undef VTRANSPOSE
+#undef VPAIRS
 #undef VI
 #undef VLOGCORE
 #undef select_nan_where_ninf

@@ -211,6 +211,44 @@ FS_INLINE void transpose_f32(vf32 *r) { FS_TRANSPOSE16(vf32, r) }
 FS_INLINE void transpose_f64(vf64 *r) { FS_TRANSPOSE8(vf64, r) }
 #endif
 
+/*
+ * Two columns of 8 rows of floats (p[k * stride], p[k * stride + 1], k < 8) to and from two
+ * vectors, with 8-byte loads and stores: the last chunk of a tile whose rows have 8 q + 2
+ * floats (10 classes, say) costs a quarter of a full 8 x 8 transpose, and nothing is read or
+ * written past the two columns.
+ */
+#if FS_VBYTES == 32 && defined(__AVX__)
+#define FS_PAIRS_F32 1
+FS_INLINE __m128 fs_load_2pairs(const float *a, const float *b)
+{
+    return _mm_loadh_pi(_mm_castpd_ps(_mm_load_sd((const double *)a)), (const __m64 *)b);
+}
+FS_INLINE void load_pairs_f32(const float *p, int64_t stride, vf32 *c0, vf32 *c1)
+{
+    /* lo = [a0 b0 a1 b1 | a4 b4 a5 b5], hi = [a2 b2 a3 b3 | a6 b6 a7 b7] (row k: a_k b_k) */
+    __m256 lo = _mm256_insertf128_ps(_mm256_castps128_ps256(fs_load_2pairs(p, p + stride)),
+                                     fs_load_2pairs(p + 4 * stride, p + 5 * stride), 1);
+    __m256 hi = _mm256_insertf128_ps(_mm256_castps128_ps256(fs_load_2pairs(p + 2 * stride, p + 3 * stride)),
+                                     fs_load_2pairs(p + 6 * stride, p + 7 * stride), 1);
+    *c0 = (vf32)_mm256_shuffle_ps(lo, hi, 0x88);
+    *c1 = (vf32)_mm256_shuffle_ps(lo, hi, 0xdd);
+}
+FS_INLINE void store_pairs_f32(float *p, int64_t stride, vf32 c0, vf32 c1)
+{
+    __m256 lo = _mm256_unpacklo_ps((__m256)c0, (__m256)c1), hi = _mm256_unpackhi_ps((__m256)c0, (__m256)c1);
+    __m128 l0 = _mm256_castps256_ps128(lo), l1 = _mm256_extractf128_ps(lo, 1);
+    __m128 h0 = _mm256_castps256_ps128(hi), h1 = _mm256_extractf128_ps(hi, 1);
+    _mm_storel_pi((__m64 *)p, l0);
+    _mm_storeh_pi((__m64 *)(p + stride), l0);
+    _mm_storel_pi((__m64 *)(p + 2 * stride), h0);
+    _mm_storeh_pi((__m64 *)(p + 3 * stride), h0);
+    _mm_storel_pi((__m64 *)(p + 4 * stride), l1);
+    _mm_storeh_pi((__m64 *)(p + 5 * stride), l1);
+    _mm_storel_pi((__m64 *)(p + 6 * stride), h1);
+    _mm_storeh_pi((__m64 *)(p + 7 * stride), h1);
+}
+#endif
+
 /* s where m > -inf, NaN where m == -inf */
 FS_INLINE vf32 nan_where_ninf_f32(vf32 m, vf32 s) { return select_f32(m == -__builtin_inff(), splat_f32(__builtin_nanf("")), s); }
 FS_INLINE vf64 nan_where_ninf_f64(vf64 m, vf64 s) { return select_f64(m == -__builtin_inf(), splat_f64(__builtin_nan("")), s); }

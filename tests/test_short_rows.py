@@ -115,7 +115,7 @@ def test_short_rows_3d_middle_axis(rng, dtype, C):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("C", [1, 3, 8, 10, 16, 17, 33, 64])
+@pytest.mark.parametrize("C", [1, 2, 3, 8, 10, 16, 17, 18, 33, 58, 64])
 def test_dense_tiles(rng, dtype, C):
     """C-contiguous batches of many tiles (rows as SIMD lanes, loaded and stored a vector
     per row): weights without smoothing, ignored rows with NaN logits, in place."""
