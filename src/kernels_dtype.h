@@ -1145,8 +1145,20 @@ static void H(dense_losses)(const H(job) *J, int64_t n0, int64_t nrows, const T 
     }
 }
 
-/* sums, wys: the scratch of dense_losses for this tile's rows (cross-entropy only) */
-FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, const int64_t c)
+/* 1 when every target of t[0..n) is a class (0 <= t < c) and none is ignore_index: then the tiles
+ * skip their row-by-row checks (one loop over a run's targets, which vectorizes, instead of one
+ * per tile, which did not: 4% of a 65536 x 10 tile's instructions). */
+static int H(targets_clean)(const int64_t *t, int64_t n, int64_t c, int64_t ignore_index)
+{
+    int64_t odd = 0;
+    for (int64_t i = 0; i < n; i++)
+        odd |= ((uint64_t)t[i] >= (uint64_t)c) | (t[i] == ignore_index);
+    return !odd;
+}
+
+/* sums, wys: the scratch of dense_losses for this tile's rows (cross-entropy only); clean: its
+ * targets are known to be classes, none ignored (see targets_clean) */
+FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, const int clean, const int64_t c)
 {
     const int64_t nq = (c + LANES - 1) / LANES;
     const T *xb = J->x + n0 * c;
@@ -1192,19 +1204,22 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
     default: {
         /* index targets: loss = w_y (lse - x_y), g_j = s w_y (p_j - [j = y]); ignored rows 0.
          * Here loss_rows gets m - x_y, and dense_losses finishes it.  The targets are checked
-         * row by row without branches, and then used as vectors: x_y is picked from the tile
-         * with the same comparisons Y == j that place the one-hot term. */
+         * row by row without branches (or were, for the whole run: clean), and then used as
+         * vectors: x_y is picked from the tile with the same comparisons Y == j that place the
+         * one-hot term. */
         const fs_ce_args *a = J->ce;
         const T *wt = (const T *)a->weight;
         const int64_t *tg = a->target + n0;
-        int64_t bad = 0;
-        for (int k = 0; k < LANES; k++) {
-            const int64_t ign = tg[k] == a->ignore_index;
-            ignored |= (unsigned)ign << k;
-            bad |= !ign & ((uint64_t)tg[k] >= (uint64_t)c);
+        if (!clean) {
+            int64_t bad = 0;
+            for (int k = 0; k < LANES; k++) {
+                const int64_t ign = tg[k] == a->ignore_index;
+                ignored |= (unsigned)ign << k;
+                bad |= !ign & ((uint64_t)tg[k] >= (uint64_t)c);
+            }
+            if (bad)
+                return FS_EINDEX;
         }
-        if (bad)
-            return FS_EINDEX;
         H(vq) tq;
         memcpy(&tq, tg, sizeof tq);
         /* keep: the rows not ignored, as a mask of T lanes, from the bits of `ignored` (converting
@@ -1272,16 +1287,16 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
 /* One copy of the tile per class count up to 16, where the class loops unroll and the tile stays
  * in registers (65536 x 10: 22-26% faster than with the count known only at run time); longer
  * rows share one copy. */
-static int H(process_tile_dense)(const H(job) *J, int64_t n0, T *sums, T *wys)
+static int H(process_tile_dense)(const H(job) *J, int64_t n0, T *sums, T *wys, int clean)
 {
 #define TILE_C(n)                                                                                     \
     case n:                                                                                           \
-        return H(tile_dense_c)(J, n0, sums, wys, n);
+        return clean ? H(tile_dense_c)(J, n0, sums, wys, 1, n) : H(tile_dense_c)(J, n0, sums, wys, 0, n);
     switch (J->b->n_classes) {
         TILE_C(1) TILE_C(2) TILE_C(3) TILE_C(4) TILE_C(5) TILE_C(6) TILE_C(7) TILE_C(8)
         TILE_C(9) TILE_C(10) TILE_C(11) TILE_C(12) TILE_C(13) TILE_C(14) TILE_C(15) TILE_C(16)
     default:
-        return H(tile_dense_c)(J, n0, sums, wys, J->b->n_classes);
+        return H(tile_dense_c)(J, n0, sums, wys, clean, J->b->n_classes);
     }
 #undef TILE_C
 }
@@ -1440,10 +1455,12 @@ static int H(run)(const H(job) *Jin)
                  * within the array, and when the output overwrites the input, within this run */
                 const int64_t end = (J->y == J->x && hi * LANES < nrows ? hi * LANES : nrows) * c;
                 int64_t tile = lo;
+                const int clean = dense_ce && H(targets_clean)(J->ce->target + lo * LANES, (hi - lo) * LANES < nrows - lo * LANES
+                                                                   ? (hi - lo) * LANES : nrows - lo * LANES, c, J->ce->ignore_index);
                 for (; tile < hi && mine == FS_OK && dense && (tile * LANES + LANES) * c + LANES <= end; tile++) {
                     const int64_t k = (tile - lo) * LANES;
                     mine = H(process_tile_dense)(J, tile * LANES, sums ? sums + k : NULL,
-                                                 sums ? sums + per * LANES + k : NULL);
+                                                 sums ? sums + per * LANES + k : NULL, clean);
                 }
                 if (sums && mine == FS_OK)
                     H(dense_losses)(J, lo * LANES, (tile - lo) * LANES, sums, sums + per * LANES);

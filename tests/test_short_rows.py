@@ -116,7 +116,7 @@ def test_short_rows_3d_middle_axis(rng, dtype, C):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("C", [1, 2, 3, 8, 10, 16, 17, 18, 33, 58, 64])
-def test_dense_tiles(rng, dtype, C):
+def test_dense_tiles(rng, isa, dtype, C):
     """C-contiguous batches of many tiles (rows as SIMD lanes, loaded and stored a vector
     per row): weights without smoothing, ignored rows with NaN logits, in place."""
     N = 203
@@ -132,6 +132,11 @@ def test_dense_tiles(rng, dtype, C):
         _ce(xn, t, reduction=red)
     loss, g = fs.cross_entropy(xn, t, return_grad=True, reduction="none", weight=w)
     assert np.all(g[[5, 64, 130]] == 0) and np.all(loss[[5, 64, 130]] == 0)
+    # runs whose targets are all classes (checked once per run), and an ignore_index that is a class
+    tc = rng.integers(0, C, N)
+    for red in ("none", "mean"):
+        _ce(x, tc, reduction=red)
+        _ce(x, tc, reduction=red, weight=w, ignore_index=int(tc[0]))
     for fn, check in (("softmax", assert_softmax_close), ("log_softmax", assert_value_close)):
         y = x.copy()
         getattr(fs, fn)(y, out=y)
