@@ -1453,11 +1453,16 @@ static int H(run)(const H(job) *Jin)
                 const int64_t lo = run * per, hi = lo + per < ntiles ? lo + per : ntiles;
                 /* a dense tile reads up to LANES - 1 elements past its rows (and never uses them):
                  * within the array, and when the output overwrites the input, within this run */
-                const int64_t end = (J->y == J->x && hi * LANES < nrows ? hi * LANES : nrows) * c;
+                const int64_t row_hi = hi * LANES < nrows ? hi * LANES : nrows;
+                const int64_t end = (J->y == J->x ? row_hi : nrows) * c;
                 int64_t tile = lo;
-                const int clean = dense_ce && H(targets_clean)(J->ce->target + lo * LANES, (hi - lo) * LANES < nrows - lo * LANES
-                                                                   ? (hi - lo) * LANES : nrows - lo * LANES, c, J->ce->ignore_index);
-                for (; tile < hi && mine == FS_OK && dense && (tile * LANES + LANES) * c + LANES <= end; tile++) {
+                const int clean = dense_ce && H(targets_clean)(J->ce->target + lo * LANES, row_hi - lo * LANES, c,
+                                                               J->ce->ignore_index);
+                /* dense: the tiles with (tile + 1) LANES c + LANES <= end */
+                int64_t dense_hi = dense && end >= LANES ? (end - LANES) / (LANES * c) : lo;
+                if (dense_hi > hi)
+                    dense_hi = hi;
+                for (; tile < dense_hi && mine == FS_OK; tile++) {
                     const int64_t k = (tile - lo) * LANES;
                     mine = H(process_tile_dense)(J, tile * LANES, sums ? sums + k : NULL,
                                                  sums ? sums + per * LANES + k : NULL, clean);
