@@ -435,7 +435,7 @@ def bar_groups(threads=2):
                               "torch", "fastsoftmax", "min", 3.0),
                      BarCheck("torch/softmax out", "(info) torch.softmax / softmax with out=",
                               "torch", "fastsoftmax out=", "min", 3.0, info=True)]),
-        dict(key="small", title="fused CE fwd+bwd 65536x10 float32", build=_build_small, min_sample=0.02,
+        dict(key="small", title="fused CE fwd+bwd 65536x10 float32", build=_build_small,
              checks=[BarCheck("sklearn/ce", "sklearn HalfMultinomialLoss / fused CE (n_threads=%d)" % t,
                               "sklearn", "fastsoftmax", "min", 2.0),
                      BarCheck("sklearn out/ce out", "(info) sklearn / fused CE, both with preallocated outputs",
@@ -464,6 +464,12 @@ BAR_KEYS = ("ce", "ce_fwd", "softmax", "small", "f64", "row", "isa", "plot")
 # next (65536x10 cross-entropy calls ran 35-45% slower right after scikit-learn's, and as fast
 # as alone after 0.1 s).  Each sample then starts from idle thread pools, as a lone call would.
 SETTLE_S = 0.15
+
+# Shortest sample: an implementation whose call is shorter makes k back-to-back calls per sample
+# (the mean is recorded), in every group.  A lone call after the pause also pays for waking its
+# thread pool, which on this virtual machine took up to several ms (1x10^7 softmax on 2 threads:
+# median 13 ms for lone calls, 6 ms in threes); k calls amortize that as a loop of calls does.
+MIN_SAMPLE_S = 0.02
 
 
 def interleaved(impls, repeats, min_sample=0.0, settle=SETTLE_S):
@@ -558,7 +564,7 @@ def run_bars(keys, threads=2, repeats=7, log=print):
                 log("WARNING: " + w)
             load0 = _loadavg()
             try:
-                times = interleaved(impls, repeats, grp.get("min_sample", 0.0))
+                times = interleaved(impls, repeats, grp.get("min_sample", MIN_SAMPLE_S))
             finally:
                 # restore what the pre() hooks may have changed
                 cfg.set_isa(isa0)
@@ -663,7 +669,9 @@ def _md_machine(threads, repeats, quick):
         "| fastsoftmax ISA | %s (supported: %s; compiled: %s) |"
         % (cfg.get_isa(), ", ".join(cfg.supported_isas()), ", ".join(cfg.compiled_isas())),
         "| method | one process, interleaved rounds (every implementation once per round, order "
-        "rotated, a %.2f s pause before each so that thread pools are idle), 1 warm-up call each, %d rounds%s; ratios of best times, and of median times |" % (SETTLE_S, repeats, " (--quick)" if quick else ""),
+        "rotated, a %.2f s pause before each so that thread pools are idle; calls shorter than %d ms "
+        "timed k back-to-back per sample, at least %d ms), 1 warm-up call each, %d rounds%s; ratios of best times, and of median times |"
+        % (SETTLE_S, MIN_SAMPLE_S * 1e3, MIN_SAMPLE_S * 1e3, repeats, " (--quick)" if quick else ""),
         "| date | %s |" % time.strftime("%Y-%m-%d %H:%M %Z"),
     ]
     return lines
