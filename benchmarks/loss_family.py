@@ -176,7 +176,7 @@ def run(keys=None, threads=2, repeats=7, log=print):
         if keys and key not in keys:
             continue
         impls = build()
-        times = _bench.interleaved(impls, repeats, min_sample=0.02)
+        times = _bench.interleaved(impls, repeats, min_sample=_bench.MIN_SAMPLE_S)
         results.append((key, title, times, impls[0].name))
         log("%-55s " % title + "  ".join("%s %.3f ms" % (n, t.best * 1e3) for n, t in times.items()))
     return results

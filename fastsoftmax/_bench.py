@@ -564,7 +564,7 @@ def run_bars(keys, threads=2, repeats=7, log=print):
                 log("WARNING: " + w)
             load0 = _loadavg()
             try:
-                times = interleaved(impls, repeats, grp.get("min_sample", MIN_SAMPLE_S))
+                times = interleaved(impls, repeats, MIN_SAMPLE_S)
             finally:
                 # restore what the pre() hooks may have changed
                 cfg.set_isa(isa0)
