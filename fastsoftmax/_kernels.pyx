@@ -41,6 +41,7 @@ cdef extern from "fastsoftmax.h" nogil:
         double label_smoothing
         double grad_scale
         double z_loss
+        int targets_checked
 
     int FS_OK
     int FS_ENOMEM
@@ -235,12 +236,14 @@ def logsumexp(cnp.ndarray x, cnp.ndarray out):
 
 
 def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
-                  double label_smoothing, double grad_scale, double z_loss, loss_rows, grad):
+                  double label_smoothing, double grad_scale, double z_loss, loss_rows, grad,
+                  bint targets_checked=False):
     """Fused cross-entropy; returns the sum of the per-row losses.
 
     target: int64 (N,) or None; prob: like x or None; weight: (C,) of x's dtype
     or None; loss_rows: float64 (N,), receives the per-row losses; grad: like x
-    (writable) or None.
+    (writable) or None; targets_checked: check_targets found every target a
+    class, none ignored (fs_ce_args.targets_checked: only then may it be True).
     """
     cdef fs_batch b = _batch(x)
     cdef int kind = _float_kind(x)
@@ -262,6 +265,7 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
     a.label_smoothing = label_smoothing
     a.grad_scale = grad_scale
     a.z_loss = z_loss
+    a.targets_checked = targets_checked
     if (target is None) == (prob is None):
         raise ValueError("exactly one of target and prob must be given")
     if target is not None:

@@ -83,7 +83,7 @@ def _real(value, name):
 def _nonnegative(value, name):
     """value as a finite float >= 0, or TypeError / ValueError."""
     v = _real(value, name)
-    if not (np.isfinite(v) and v >= 0.0):
+    if not (math.isfinite(v) and v >= 0.0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
 
@@ -219,10 +219,12 @@ def logsumexp(x, axis=-1):
 # ---------------------------------------------------------------- cross-entropy
 
 def _check_targets(target, batch_shape, n_classes, ignore_index, weight):
-    """Class-index targets as a contiguous int64 vector in row order, and the
-    denominator of the "mean" reduction: the number of targets not ignored, or
-    with ``weight`` the sum of their weights.  One pass in C (the checks in
-    NumPy took five passes, as long as the 65536 x 10 kernel itself)."""
+    """Class-index targets as a contiguous int64 vector in row order, the
+    denominator of the "mean" reduction (the number of targets not ignored, or
+    with ``weight`` the sum of their weights), and whether every target is a
+    class, none ignored (the kernel then does not check them again).  One pass
+    in C (the checks in NumPy took five passes, as long as the 65536 x 10
+    kernel itself)."""
     if target.shape != batch_shape:
         raise ValueError(f"class-index target must have shape {batch_shape} (logits without the class axis), "
                          f"got {target.shape}")
@@ -237,7 +239,7 @@ def _check_targets(target, batch_shape, n_classes, ignore_index, weight):
             row = tuple(int(r) for r in row)
         raise IndexError(f"target {t[k]} at row {row} is out of range for {n_classes} classes "
                          f"(valid: 0..{n_classes - 1}, or ignore_index={ignore_index})")
-    return t, (float(n_valid) if weight is None else weight_sum)
+    return t, (float(n_valid) if weight is None else weight_sum), n_valid == t.size
 
 
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -336,7 +338,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     target = np.asarray(target)
     if target.dtype.kind in "iu":
         index_targets = True
-        t, index_denom = _check_targets(target, batch_shape, n_classes, ignore_index, weight)
+        t, index_denom, targets_checked = _check_targets(target, batch_shape, n_classes, ignore_index, weight)
         prob = None
     elif target.dtype.kind == "f":
         index_targets = False
@@ -344,6 +346,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
             raise ValueError(f"probability target must have the logits' shape {logits.shape}, got {target.shape}")
         prob = target.astype(cdtype, copy=not target.flags.aligned)
         t = None
+        targets_checked = False
     else:
         raise TypeError(f"target must hold integer class indices or float probabilities, got {target.dtype}")
 
@@ -380,7 +383,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         pv = views[1] if prob is not None else None
         gv = views[-1] if grad is not None else None
         total = _kernels.cross_entropy(xv, t, ignore_index, pv, weight, label_smoothing, grad_scale, z_loss,
-                                       loss_rows, gv)
+                                       loss_rows, gv, targets_checked)
     else:
         # no rows, or no classes: every index target then is ignored; a probability-target row
         # has no loss terms, but its z-loss is z * logsumexp(empty)**2 = z * (-inf)**2 = inf

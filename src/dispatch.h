@@ -68,7 +68,8 @@ static inline int64_t fs_run_length(int64_t items, int nt, int64_t least)
     return per > least ? per : least;
 }
 
-/* The sum of n per-row values in a fixed order (rows_sum of rows.h, for half.c). */
+/* The sum of n per-row values in a fixed order (rows_sum of rows.h), on several threads for
+ * long batches with the serial result (see dispatch.c). */
 double fs_sum_rows(const double *v, int64_t n);
 
 /* Record a thread's failure in the call's status (any one failure is reported). */

@@ -49,6 +49,9 @@ typedef struct fs_ce_args {
     double label_smoothing;   /* eps in [0, 1] */
     double grad_scale;        /* reduction factor: 1 for sum/none, 1/D for mean */
     double z_loss;            /* adds z_loss * w_row * lse^2 per row (PaLM's z-loss); 0 for none */
+    int targets_checked;      /* nonzero only when fs_check_targets found these targets all classes, none
+                               * ignored (it returned -1 with n_valid == n): the kernel then skips its own
+                               * checks of them (4% of a 10-class call) */
 } fs_ce_args;
 
 /* y = softmax(x) along the class axis.  y may be x itself (same strides). */

@@ -4,7 +4,7 @@
  * Included by kernels_isa.h once per dtype with these macros defined:
  *   T       float or double          SUF     f32 or f64
  *   V       vf32 or vf64             LANES   lanes per vector
- *   VLOAD, VSTORE, VSTREAM, VSPLAT, VMAX, VEXP, VEXPN, VLOG, VWIDEN, VGATHER_ROWS, VSELECT
+ *   VLOAD, VSTORE, VSTREAM, VSPLAT, VMAX, VEXP, VEXPN, VLOG, VWIDEN, VGATHER_ROWS, VGATHER_AT, VSELECT
  *   H(name), K(name)  name of an internal helper / exported kernel of this dtype (and ISA)
  *   ISA     the instruction-set suffix of the exported names (baseline, avx2, ...)
  *
@@ -1199,8 +1199,8 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
         /* index targets: loss = w_y (lse - x_y), g_j = s w_y (p_j - [j = y]); ignored rows 0.
          * Here loss_rows gets m - x_y, and dense_losses finishes it.  The targets are checked
          * row by row without branches (or were, for the whole run: clean), and then used as
-         * vectors: x_y is picked from the tile with the same comparisons Y == j that place the
-         * one-hot term. */
+         * vectors: x_y is gathered from the tile's rows in memory (so that the transposed logits
+         * die with their exponentials), and the comparisons tv == j place the one-hot term. */
         const fs_ce_args *a = J->ce;
         const T *wt = (const T *)a->weight;
         const int64_t *tg = a->target + n0;
@@ -1218,15 +1218,16 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
         memcpy(&tq, tg, sizeof tq);
         /* keep: the rows not ignored, as a mask of T lanes, from the bits of `ignored` (converting
          * the mask of the int64 comparison took GCC 47 instructions per tile of floats) */
-        VI lane_bit;
-        for (int k = 0; k < LANES; k++)
+        VI lane_bit, row_at;
+        for (int k = 0; k < LANES; k++) {
             lane_bit[k] = 1 << k;
+            row_at[k] = k * (int)c;
+        }
         const VI keep = (lane_bit & (int)ignored) == 0;
-        /* Y: the target as T (exact: c <= SMALL_C), -1 for ignored rows */
-        const V Y = VSELECT(keep, __builtin_convertvector(__builtin_convertvector(tq, H(vd)), V), VSPLAT(-1));
-        V xy = VSPLAT(0);
-        for (int64_t j = 0; j < c; j++)
-            xy = VSELECT(Y == (T)j, vx[j], xy);
+        /* tv: the targets in the lanes of VI (exact: a target not ignored is a class), -1 in the
+         * ignored rows, where it matches no class; x_y is 0 there (their class 0 is read) */
+        const VI tv = __builtin_convertvector(tq, VI) | ~keep;
+        const V xy = VSELECT(keep, VGATHER_AT(xb, row_at + (tv & keep)), VSPLAT(0));
         V wy = VSELECT(keep, VSPLAT(1), VSPLAT(0));
         if (wt) {
             T wv[LANES];
@@ -1246,7 +1247,7 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
         const V VA = __builtin_convertvector(__builtin_convertvector(wy, H(vw)) * a->grad_scale, V);
         const V A = VA / s;
         for (int64_t j = 0; j < c; j++)
-            ve[j] = ve[j] * A - VSELECT(Y == (T)j, VA, VSPLAT(0));
+            ve[j] = ve[j] * A - VSELECT(tv == (int)j, VA, VSPLAT(0));
     }
     }
     /* transpose back and store; the chunks that run past their row (the last) first, so that the
@@ -1450,8 +1451,9 @@ static int H(run)(const H(job) *Jin)
                 const int64_t row_hi = hi * LANES < nrows ? hi * LANES : nrows;
                 const int64_t end = (J->y == J->x ? row_hi : nrows) * c;
                 int64_t tile = lo;
-                const int clean = dense_ce && H(targets_clean)(J->ce->target + lo * LANES, row_hi - lo * LANES, c,
-                                                               J->ce->ignore_index);
+                const int clean = dense_ce && (J->ce->targets_checked ||
+                                               H(targets_clean)(J->ce->target + lo * LANES, row_hi - lo * LANES, c,
+                                                                J->ce->ignore_index));
                 /* dense: the tiles with (tile + 1) LANES c + LANES <= end */
                 int64_t dense_hi = dense && end >= LANES ? (end - LANES) / (LANES * c) : lo;
                 if (dense_hi > hi)
@@ -1572,7 +1574,7 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
     }
     H(job) J = {KIND_CROSS_ENTROPY, b, x, xs, grad, grad ? gs : xs, NULL, a, loss_rows, wsum, 0};
     int status = H(run)(&J);
-    *loss_sum = status == FS_OK ? rows_sum(loss_rows, nrows) : 0.0;
+    *loss_sum = status == FS_OK ? fs_sum_rows(loss_rows, nrows) : 0.0;
     return status;
 }
 

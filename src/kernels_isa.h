@@ -46,6 +46,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VLOG_GE1 log_ge1_f32
 #define VWIDEN widen_sum_f32
 #define VGATHER_ROWS gather_rows_f32
+#define VGATHER_AT gather_at_f32
 #define VSELECT select_f32
 #define VI vi32
 #define VTRANSPOSE transpose_f32
@@ -75,6 +76,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VLOG_GE1
 #undef VWIDEN
 #undef VGATHER_ROWS
+#undef VGATHER_AT
 #undef VSELECT
 #undef VTRANSPOSE
 #undef VPAIRS
@@ -99,6 +101,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #define VLOG_GE1 log_ge1_f64
 #define VWIDEN widen_sum_f64
 #define VGATHER_ROWS gather_rows_f64
+#define VGATHER_AT gather_at_f64
 #define VSELECT select_f64
 #define VI vi64
 #define VTRANSPOSE transpose_f64
@@ -122,6 +125,7 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef VLOG_GE1
 #undef VWIDEN
 #undef VGATHER_ROWS
+#undef VGATHER_AT
 #undef VSELECT
 #undef VTRANSPOSE
 #undef VPAIRS

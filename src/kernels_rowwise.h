@@ -421,7 +421,7 @@ int K(bce_logits)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_
         }
         free(sums);
     }
-    *loss_sum = rows_sum(row_sums, nrows);
+    *loss_sum = fs_sum_rows(row_sums, nrows);
     return status;
 }
 

@@ -157,6 +157,36 @@ FS_INLINE vf64 gather_rows_f64(const double *const *p, int64_t j) { return (vf64
 #undef FS_G8
 #undef FS_G16
 
+/* Lane k = base[idx[k]]: one gather instruction where the instruction set has one (AVX2, AVX-512),
+ * else lane by lane */
+FS_INLINE vf32 gather_at_f32(const float *base, vi32 idx)
+{
+#if FS_VBYTES == 64 && defined(__AVX512F__)
+    return (vf32)_mm512_i32gather_ps((__m512i)idx, base, 4);
+#elif FS_VBYTES == 32 && defined(__AVX2__)
+    return (vf32)_mm256_i32gather_ps(base, (__m256i)idx, 4);
+#else
+    vf32 r;
+    for (int k = 0; k < FS_LANES_F32; k++)
+        r[k] = base[idx[k]];
+    return r;
+#endif
+}
+
+FS_INLINE vf64 gather_at_f64(const double *base, vi64 idx)
+{
+#if FS_VBYTES == 64 && defined(__AVX512F__)
+    return (vf64)_mm512_i64gather_pd((__m512i)idx, base, 8);
+#elif FS_VBYTES == 32 && defined(__AVX2__)
+    return (vf64)_mm256_i64gather_pd(base, (__m256i)idx, 8);
+#else
+    vf64 r;
+    for (int k = 0; k < FS_LANES_F64; k++)
+        r[k] = base[idx[k]];
+    return r;
+#endif
+}
+
 /*
  * In-place transpose of a square block of vectors (r[i] lane k <-> r[k] lane i):
  * log2(lanes) stages, each swapping the off-diagonal d x d blocks of every

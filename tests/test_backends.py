@@ -222,3 +222,40 @@ def test_a_long_row_split_across_threads_matches_one_thread():
     np.testing.assert_allclose(out[2][3][1], grad_ref, rtol=0, atol=1e-12 * (np.abs(grad_ref) + 1).max())
     # and the thread count does not change the loss beyond the bars
     assert abs(out[1][3][0] - out[2][3][0]) <= 1e-12 * (1 + abs(loss_ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_target_check_and_loss_sum_equal_the_serial_ones(dtype):
+    """The target check before a cross-entropy call and the sum of its row losses run in blocks
+    over the threads on long batches; their results are the serial ones, bit for bit: the mean's
+    denominator (weighted too), the summed loss, and the first bad target's row."""
+    if not _kernels.openmp_enabled():
+        pytest.skip("built without OpenMP")
+    rng = np.random.default_rng(31)
+    n, c = 3 * 8192 + 1001, 7  # three threads' worth of blocks and a partial one
+    x = (rng.standard_normal((n, c)) * 3).astype(dtype)
+    t = rng.integers(0, c, n)
+    t[rng.choice(n, 500, replace=False)] = -100
+    w = rng.uniform(0.1, 2.0, c)
+    bad = t.copy()
+    bad[[20_000, 9_000, 25_000]] = [c, c + 1, -5]  # the first by row is 9000
+    out = {}
+    try:
+        for nt in (1, 3):
+            fs.set_num_threads(nt)
+            _kernels.set_tuning(1, 0)  # every problem may take all the threads
+            out[nt] = [fs.cross_entropy(x, t, reduction=r, weight=wt, return_grad=True)
+                       for r in ("mean", "sum") for wt in (None, w)]
+            with pytest.raises(IndexError, match=r"target 8 at row 9000\b"):
+                fs.cross_entropy(x, bad)
+            out[nt].append(_kernels.check_targets(t, c, -100, w))
+    finally:
+        fs.set_num_threads(0)
+        _kernels.set_tuning(0, 0)
+    for serial, threaded in zip(out[1][:-1], out[3][:-1]):
+        assert serial[0].tobytes() == threaded[0].tobytes()
+        np.testing.assert_array_equal(serial[1], threaded[1])
+    assert out[1][-1] == out[3][-1]
+    assert out[1][-1][:2] == (-1, n - 500)
+    loss_ref = ref.cross_entropy(x.astype(np.float64), t, weight=w)
+    assert abs(float(out[3][1][0]) - loss_ref) <= (2e-6 if dtype == np.float32 else 1e-12) * (1 + abs(loss_ref))
