@@ -465,29 +465,28 @@ BAR_KEYS = ("ce", "ce_fwd", "softmax", "small", "f64", "row", "isa", "plot")
 # as alone after 0.1 s).  Each sample then starts from idle thread pools, as a lone call would.
 SETTLE_S = 0.15
 
-# Shortest sample: an implementation whose call is shorter makes k back-to-back calls per sample
-# (the mean is recorded), in every group.  A lone call after the pause also pays for waking its
-# thread pool, which on this virtual machine took up to several ms (1x10^7 softmax on 2 threads:
-# median 13 ms for lone calls, 6 ms in threes); k calls amortize that as a loop of calls does.
+# Shortest sample: a sample repeats its call back to back until it has lasted this long (the mean
+# is recorded), in every group.  A lone call after the pause also pays for waking its thread pool,
+# which on this virtual machine took up to several ms (1x10^7 softmax on 2 threads: median 13 ms
+# for lone calls, 6 ms in threes); a sample of calls shares that as a loop of calls does.  The
+# count is not fixed from the warm-up call: that call's own wake-up (1-3 ms for a 0.5 ms
+# 65536x10 call) made k 2-4x too small for some implementations and not for others.
 MIN_SAMPLE_S = 0.02
+MAX_SAMPLE_CALLS = 1000
 
 
 def interleaved(impls, repeats, min_sample=0.0, settle=SETTLE_S):
     """Time ``impls`` ([BarImpl]) in interleaved rounds: round r times every implementation
     once, in an order rotated by r (so none is always first after another).  One untimed
     warm-up call each first, and a pause of ``settle`` seconds before each sample (see
-    SETTLE_S).  With ``min_sample`` > 0 an implementation whose warm-up call is shorter
-    makes k back-to-back calls per sample (time / k recorded).  -> {name: Timing}.
+    SETTLE_S).  A sample repeats its call back to back until it has lasted ``min_sample``
+    seconds (at most MAX_SAMPLE_CALLS calls) and records the mean.  -> {name: Timing}.
     """
     gc.collect()
-    ks = {}
     for im in impls:
         if im.pre:
             im.pre()
-        t0 = time.perf_counter()
         im.fn()
-        dt = time.perf_counter() - t0
-        ks[im.name] = max(1, min(1000, int(min_sample / max(dt, 1e-7)))) if min_sample else 1
     times = {im.name: [] for im in impls}
     was_enabled = gc.isenabled()
     gc.disable()
@@ -499,12 +498,16 @@ def interleaved(impls, repeats, min_sample=0.0, settle=SETTLE_S):
                     im.pre()
                 if settle:
                     time.sleep(settle)
-                k = ks[im.name]
                 fn = im.fn
+                k = 0
                 t0 = time.perf_counter()
-                for _ in range(k):
+                while True:
                     fn()
-                times[im.name].append((time.perf_counter() - t0) / k)
+                    k += 1
+                    dt = time.perf_counter() - t0
+                    if dt >= min_sample or k >= MAX_SAMPLE_CALLS:
+                        break
+                times[im.name].append(dt / k)
     finally:
         if was_enabled:
             gc.enable()
@@ -669,9 +672,10 @@ def _md_machine(threads, repeats, quick):
         "| fastsoftmax ISA | %s (supported: %s; compiled: %s) |"
         % (cfg.get_isa(), ", ".join(cfg.supported_isas()), ", ".join(cfg.compiled_isas())),
         "| method | one process, interleaved rounds (every implementation once per round, order "
-        "rotated, a %.2f s pause before each so that thread pools are idle; calls shorter than %d ms "
-        "timed k back-to-back per sample, at least %d ms), 1 warm-up call each, %d rounds%s; ratios of best times, and of median times |"
-        % (SETTLE_S, MIN_SAMPLE_S * 1e3, MIN_SAMPLE_S * 1e3, repeats, " (--quick)" if quick else ""),
+        "rotated, a %.2f s pause before each so that thread pools are idle; a sample repeats its call "
+        "back to back until it has lasted %d ms, and records the mean), 1 warm-up call each, %d rounds%s; "
+        "ratios of best times, and of median times |"
+        % (SETTLE_S, MIN_SAMPLE_S * 1e3, repeats, " (--quick)" if quick else ""),
         "| date | %s |" % time.strftime("%Y-%m-%d %H:%M %Z"),
     ]
     return lines
