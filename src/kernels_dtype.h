@@ -49,10 +49,9 @@ FS_INLINE V H(load_tail)(const T *p, int64_t n, T fill)
     return VLOAD(tmp);
 }
 
-/* LANES int64 (targets, masks of doubles), LANES int32, LANES doubles: for the targets of a
- * tile of LANES rows (two or four registers' worth where T is float: GCC splits them) */
+/* LANES int64, LANES doubles: the targets and the losses of a tile of LANES rows (two registers'
+ * worth where T is float: GCC splits them) */
 typedef int64_t H(vq) __attribute__((vector_size(LANES * 8)));
-typedef int32_t H(vd) __attribute__((vector_size(LANES * 4)));
 typedef double H(vw) __attribute__((vector_size(LANES * 8)));
 
 /* The vector of a[0..LANES), built lane by lane (see gather_rows). */
