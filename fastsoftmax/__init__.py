@@ -50,3 +50,4 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "b
            "get_num_threads", "show_config", "backend_info", "__version__"]
 
 _config._from_environment()
+_config._register_with_threadpoolctl()

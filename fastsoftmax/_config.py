@@ -4,10 +4,12 @@ The C dispatcher picks the best path the CPU supports.  FASTSOFTMAX_ISA
 (read once, at import) forces a lower one; naming a path that is not compiled
 in or that this CPU cannot run is an error at import, not a crash later.
 
-Threads: the kernels run on an OpenMP pool.  By default they use
-``omp_get_max_threads()``, which follows OMP_NUM_THREADS (else the number of
-CPUs) and the limits that threadpoolctl sets; :func:`set_num_threads`
-overrides that.  Calls too small to gain from threads run on one.
+Threads: the kernels run on the package's own pool (src/pool.c, POSIX
+threads; no OpenMP runtime).  By default they use FASTSOFTMAX_NUM_THREADS, else
+OMP_NUM_THREADS, else the CPUs the process may run on; :func:`set_num_threads`
+overrides that, and so does threadpoolctl (``threadpool_limits(n,
+user_api="openmp")`` or ``user_api="fastsoftmax"``).  Calls too small to gain
+from threads run on one.  Results never depend on the count.
 """
 
 import os
@@ -52,7 +54,7 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """Threads the kernels use for a large enough call (1 without OpenMP)."""
+    """Threads the kernels use for a large enough call (1 in a build without threads)."""
     return _kernels.get_num_threads()
 
 
@@ -65,7 +67,7 @@ def backend_info():
         "isa": get_isa(),
         "compiled_isas": compiled_isas(),
         "supported_isas": supported_isas(),
-        "openmp": _kernels.openmp_enabled(),
+        "threads_enabled": _kernels.threads_enabled(),
         "num_threads": get_num_threads(),
     }
 
@@ -77,11 +79,46 @@ def show_config():
     print(f"  active instruction set : {info['isa']}")
     print(f"  compiled paths         : {', '.join(info['compiled_isas'])}")
     print(f"  supported on this CPU  : {', '.join(info['supported_isas'])}")
-    print(f"  OpenMP                 : {'on' if info['openmp'] else 'off (single thread)'}")
-    print(f"  threads                : {info['num_threads']}")
+    threads = info["num_threads"] if info["threads_enabled"] else "1 (built without threads)"
+    print(f"  threads                : {threads}")
 
 
 def _from_environment():
     name = os.environ.get("FASTSOFTMAX_ISA", "").strip().lower()
     if name:
         set_isa(name)
+
+
+def _register_with_threadpoolctl():
+    """Let threadpoolctl see and limit the pool, when threadpoolctl is installed.
+
+    Its ``user_api`` is "openmp", so that code written for the OpenMP pools of
+    scientific Python (``threadpool_limits(1, user_api="openmp")``) limits this
+    one too; its ``internal_api`` is "fastsoftmax".
+    """
+    try:
+        import threadpoolctl
+    except ImportError:
+        return
+    if not hasattr(threadpoolctl, "register"):  # threadpoolctl < 3.5: no controller API
+        return
+    import ctypes
+
+    class FastsoftmaxController(threadpoolctl.LibController):
+        user_api = "openmp"
+        internal_api = "fastsoftmax"
+        filename_prefixes = ("_kernels",)
+        check_symbols = ("fs_set_num_threads", "fs_get_num_threads", "fs_threads_enabled")
+
+        def get_num_threads(self):
+            return self.dynlib.fs_get_num_threads()
+
+        def set_num_threads(self, num_threads):
+            self.dynlib.fs_set_num_threads(ctypes.c_int(num_threads))
+
+        def get_version(self):
+            from . import __version__
+
+            return __version__
+
+    threadpoolctl.register(FastsoftmaxController)

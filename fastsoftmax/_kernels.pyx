@@ -106,7 +106,9 @@ cdef extern from "fastsoftmax.h" nogil:
 
     void fs_set_num_threads(int n)
     int fs_get_num_threads()
-    int fs_openmp_enabled()
+    int fs_threads_enabled()
+    void fs_set_spin_ns(int64_t ns)
+    void fs_limit_helpers(int n)
     void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes)
 
     const char *fs_isa_name(int isa)
@@ -483,8 +485,18 @@ def get_num_threads():
     return fs_get_num_threads()
 
 
-def openmp_enabled():
-    return bool(fs_openmp_enabled())
+def threads_enabled():
+    return bool(fs_threads_enabled())
+
+
+def set_spin_ns(int64_t ns):
+    """How long idle helper threads spin before they sleep (ns; < 0: the default)."""
+    fs_set_spin_ns(ns)
+
+
+def limit_helpers(int n):
+    """For the tests: creating a helper thread fails after n helpers (< 0: no limit)."""
+    fs_limit_helpers(n)
 
 
 def set_tuning(int64_t min_work_per_thread, int64_t split_min_classes):

@@ -6,14 +6,10 @@
  */
 #include <stddef.h>
 #include <stdlib.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "dispatch.h"
+#include "pool.h"
 #include "rows.h"
-
-static int num_threads = 0; /* 0: follow omp_get_max_threads() */
 
 fs_tuning_t fs_tuning = {32768, 65536, 8 << 20};
 
@@ -23,32 +19,10 @@ void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes)
     fs_tuning.split_min_classes = split_min_classes > 0 ? split_min_classes : 65536;
 }
 
-void fs_set_num_threads(int n) { num_threads = n > 0 ? n : 0; }
-
-int fs_get_num_threads(void)
-{
-#ifdef _OPENMP
-    return num_threads > 0 ? num_threads : omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-int fs_openmp_enabled(void)
-{
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}
-
 int fs_plan_threads(int64_t work)
 {
-#ifdef _OPENMP
-    if (omp_in_parallel())
+    if (fs_pool_in_helper())
         return 1;
-#endif
     int nt = fs_get_num_threads();
     int64_t cap = work / fs_tuning.min_work_per_thread;
     if (cap < nt)
@@ -236,24 +210,44 @@ static int rows_threads(int64_t n)
     return cap < nt ? (cap < 1 ? 1 : (int)cap) : nt;
 }
 
+/* per block: first bad position (or -1), count not ignored, weight sum */
+typedef struct {
+    int64_t bad, valid;
+    double wsum;
+} check_part;
+
+typedef struct {
+    const fs_kernel_table *tb;
+    const int64_t *target;
+    int64_t n, n_classes, ignore_index;
+    const double *weight, *v;
+    check_part *part;
+    double *sums;
+} rows_job;
+
+static int check_blocks(fs_par *p, void *ctx)
+{
+    const rows_job *J = (const rows_job *)ctx;
+    for (int64_t b; (b = fs_par_next(p)) >= 0;) {
+        const int64_t lo = b * ROWS_BLOCK, m = J->n - lo < ROWS_BLOCK ? J->n - lo : ROWS_BLOCK;
+        check_part *q = &J->part[b];
+        q->bad = J->tb->check_targets(J->target + lo, m, J->n_classes, J->ignore_index, J->weight, &q->valid,
+                                      &q->wsum);
+    }
+    return FS_OK;
+}
+
 int64_t fs_check_targets(const int64_t *target, int64_t n, int64_t n_classes, int64_t ignore_index,
                          const double *weight, int64_t *n_valid, double *weight_sum)
 {
     const fs_kernel_table *tb = table();
     const int nt = rows_threads(n);
     const int64_t nb = (n + ROWS_BLOCK - 1) / ROWS_BLOCK;
-    /* per block: first bad position (or -1), count not ignored, weight sum */
-    struct part { int64_t bad, valid; double wsum; } *part = nt > 1 ? malloc((size_t)nb * sizeof *part) : NULL;
+    check_part *part = nt > 1 ? malloc((size_t)nb * sizeof *part) : NULL;
     if (!part)
         return tb->check_targets(target, n, n_classes, ignore_index, weight, n_valid, weight_sum);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
-#endif
-    for (int64_t b = 0; b < nb; b++) {
-        const int64_t lo = b * ROWS_BLOCK, m = n - lo < ROWS_BLOCK ? n - lo : ROWS_BLOCK;
-        part[b].bad = tb->check_targets(target + lo, m, n_classes, ignore_index, weight, &part[b].valid,
-                                        &part[b].wsum);
-    }
+    rows_job J = {tb, target, n, n_classes, ignore_index, weight, NULL, part, NULL};
+    fs_parallel(nt, nb, check_blocks, &J);
     int64_t bad = -1, valid = 0;
     double wsum = 0.0;
     for (int64_t b = 0; b < nb && bad < 0; b++) {
@@ -270,6 +264,16 @@ int64_t fs_check_targets(const int64_t *target, int64_t n, int64_t n_classes, in
     return bad;
 }
 
+static int sum_blocks(fs_par *p, void *ctx)
+{
+    const rows_job *J = (const rows_job *)ctx;
+    for (int64_t b; (b = fs_par_next(p)) >= 0;) {
+        const int64_t lo = b * ROWS_BLOCK;
+        J->sums[b] = J->tb->sum_rows(J->v + lo, J->n - lo < ROWS_BLOCK ? J->n - lo : ROWS_BLOCK);
+    }
+    return FS_OK;
+}
+
 double fs_sum_rows(const double *v, int64_t n)
 {
     const fs_kernel_table *tb = table();
@@ -278,13 +282,8 @@ double fs_sum_rows(const double *v, int64_t n)
     double *part = nt > 1 ? malloc((size_t)nb * sizeof *part) : NULL;
     if (!part)
         return tb->sum_rows(v, n);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
-#endif
-    for (int64_t b = 0; b < nb; b++) {
-        const int64_t lo = b * ROWS_BLOCK;
-        part[b] = tb->sum_rows(v + lo, n - lo < ROWS_BLOCK ? n - lo : ROWS_BLOCK);
-    }
+    rows_job J = {tb, NULL, n, 0, 0, NULL, v, NULL, part};
+    fs_parallel(nt, nb, sum_blocks, &J);
     double total = 0.0;
     for (int64_t b = 0; b < nb; b++)
         total += part[b];

@@ -3,6 +3,7 @@
 #define FS_DISPATCH_H
 
 #include "fastsoftmax.h"
+#include "pool.h"
 
 typedef struct fs_kernel_table {
     int (*softmax_f32)(const fs_batch *, const float *, const fs_strides *, float *, const fs_strides *);
@@ -46,7 +47,7 @@ const fs_kernel_table *fs_active_table(void);
 
 /* Threads for a call over `work` elements: the configured count, fewer for
  * small problems (each thread gets at least fs_tuning.min_work_per_thread
- * elements), and 1 inside a parallel region (the float16 driver calls the
+ * elements), and 1 on a helper of the pool (the float16 driver calls the
  * float kernels from its threads). */
 int fs_plan_threads(int64_t work);
 
@@ -58,8 +59,8 @@ typedef struct {
 } fs_tuning_t;
 extern fs_tuning_t fs_tuning;
 
-/* Items per run when work is handed to the threads in runs as they free up (OpenMP
- * dynamic scheduling): about 16 runs per thread, so that a thread that falls behind on a
+/* Items per run when work is handed to the threads in runs as they free up (fs_parallel):
+ * about 16 runs per thread, so that a thread that falls behind on a
  * shared machine does not hold the others at the end (5-8% of a 2048x32000 call when
  * each thread had one static half); at least `least` items. */
 static inline int64_t fs_run_length(int64_t items, int nt, int64_t least)
@@ -71,17 +72,6 @@ static inline int64_t fs_run_length(int64_t items, int nt, int64_t least)
 /* The sum of n per-row values in a fixed order (rows_sum of rows.h), on several threads for
  * long batches with the serial result (see dispatch.c). */
 double fs_sum_rows(const double *v, int64_t n);
-
-/* Record a thread's failure in the call's status (any one failure is reported). */
-static inline void fs_keep_error(int *status, int mine)
-{
-    if (mine != FS_OK) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-        *status = mine;
-    }
-}
 
 extern const fs_kernel_table fs_table_baseline;
 #ifdef FS_HAVE_AVX2

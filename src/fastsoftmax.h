@@ -156,12 +156,18 @@ void fs_vexpneg_f64(const double *x, double *y, int64_t n);
 void fs_vlog_f32(const float *x, float *y, int64_t n);
 void fs_vlog_f64(const double *x, double *y, int64_t n);
 
-/* Threads (OpenMP).  n <= 0 restores the default: omp_get_max_threads(),
- * which follows OMP_NUM_THREADS and threadpoolctl's limits.  Without OpenMP
- * support in the build, always 1. */
+/* Threads: the package's own pool (pool.h), one process-wide count.  n <= 0 restores
+ * the default: FASTSOFTMAX_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs this
+ * process may run on.  Results never depend on the count.  A build without threads
+ * (FASTSOFTMAX_THREADS=0) always runs on 1; fs_threads_enabled tells. */
 void fs_set_num_threads(int n);
 int fs_get_num_threads(void);
-int fs_openmp_enabled(void);
+int fs_threads_enabled(void);
+/* How long idle helper threads spin before they sleep, in ns (n < 0: the default);
+ * for the tests and the benchmarks. */
+void fs_set_spin_ns(int64_t ns);
+/* For the tests: creating a helper thread fails after n helpers (n < 0: no limit). */
+void fs_limit_helpers(int n);
 /* Threading thresholds: the least work (elements) worth a thread, and the row
  * length from which a row is split across threads when there are fewer rows
  * than threads.  0 restores the defaults (32768, 65536).  For the tests, which

@@ -9,16 +9,12 @@
  * one unit).  Class weights, probability targets and losses are float.
  *
  * Units are spread over the threads; each float call inside runs on its
- * thread (fs_plan_threads returns 1 in a parallel region).  A batch of one
- * unit calls the float kernel outside any parallel region, so that a long
- * row is still split across the threads.
+ * thread (a pool in use runs a nested call on its caller alone).  A batch of
+ * one unit calls the float kernel with the pool free, so that a long row is
+ * still split across the threads.
  */
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "dispatch.h"
 #include "fastsoftmax.h"
 
@@ -90,6 +86,34 @@ static int run_unit(const half_job *J, const unit_t *u, float *x32, float *aux, 
     return FS_OK;
 }
 
+typedef struct {
+    const half_job *J;
+    int64_t rpu, per_outer;
+} half_units;
+
+static int run_units(fs_par *p, void *ctx)
+{
+    const half_units *U = (const half_units *)ctx;
+    const half_job *J = U->J;
+    const int64_t c = J->b->n_classes, n_inner = J->b->n_inner, rpu = U->rpu;
+    float *x32 = (float *)malloc((size_t)(rpu * c) * sizeof(float));
+    float *aux = (float *)malloc((size_t)rpu * sizeof(float));
+    uint16_t *tmp = (uint16_t *)malloc((size_t)c * sizeof(uint16_t));
+    int status = x32 && aux && tmp ? FS_OK : FS_ENOMEM;
+    for (int64_t k; status == FS_OK && (k = fs_par_next(p)) >= 0;) {
+        unit_t u;
+        u.o = k / U->per_outer;
+        u.i0 = (k % U->per_outer) * rpu;
+        u.ni = n_inner - u.i0 < rpu ? n_inner - u.i0 : rpu;
+        u.n0 = u.o * n_inner + u.i0;
+        status = run_unit(J, &u, x32, aux, tmp);
+    }
+    free(x32);
+    free(aux);
+    free(tmp);
+    return status;
+}
+
 static int run_half(const half_job *J)
 {
     const int64_t c = J->b->n_classes, n_inner = J->b->n_inner, nrows = J->b->n_outer * n_inner;
@@ -100,38 +124,12 @@ static int run_half(const half_job *J)
         rpu = 1;
     if (rpu > n_inner)
         rpu = n_inner;
-    const int64_t per_outer = (n_inner + rpu - 1) / rpu, nunits = J->b->n_outer * per_outer;
+    const half_units U = {J, rpu, (n_inner + rpu - 1) / rpu};
+    const int64_t nunits = J->b->n_outer * U.per_outer;
     int nt = fs_plan_threads(nrows * c);
     if (nt > nunits)
         nt = (int)nunits;
-    int status = FS_OK;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-    {
-        float *x32 = (float *)malloc((size_t)(rpu * c) * sizeof(float));
-        float *aux = (float *)malloc((size_t)rpu * sizeof(float));
-        uint16_t *tmp = (uint16_t *)malloc((size_t)c * sizeof(uint16_t));
-        int mine = x32 && aux && tmp ? FS_OK : FS_ENOMEM;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int64_t k = 0; k < nunits; k++) {
-            if (mine != FS_OK)
-                continue;
-            unit_t u;
-            u.o = k / per_outer;
-            u.i0 = (k % per_outer) * rpu;
-            u.ni = n_inner - u.i0 < rpu ? n_inner - u.i0 : rpu;
-            u.n0 = u.o * n_inner + u.i0;
-            mine = run_unit(J, &u, x32, aux, tmp);
-        }
-        free(x32);
-        free(aux);
-        free(tmp);
-        fs_keep_error(&status, mine);
-    }
-    return status;
+    return fs_parallel(nt, nunits, run_units, (void *)&U);
 }
 
 /* ---------------------------------------------------------------- the kernels on a unit */

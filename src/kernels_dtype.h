@@ -30,7 +30,7 @@
  *           pipelined: the output of row n-1 is written block by block while
  *           pass 1 reads row n.
  * Short rows go through process_tile (LANES rows per vector); a long row
- * alone is split across threads (run_row_split).
+ * is reduced in pieces, split across threads when alone (run_row_pieces).
  */
 
 #define BLOCK 2048
@@ -558,52 +558,77 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
     }
 }
 
-#ifdef _OPENMP
 /*
- * One long row split across nt threads: each thread reduces its chunk, the
- * partial (max, sum) pairs are merged (sum rescaled to the common max), then
- * each thread writes its chunk of the output.
+ * A long row (at least fs_tuning.split_min_classes elements) in pieces of a size that
+ * depends only on that threshold, never on the thread count: each piece reduced on its
+ * own, the partial (max, sum) pairs merged in piece order (sums rescaled to the common
+ * max), then the output written piece by piece.  The pieces go to up to nt threads as
+ * they free up (a row alone in its call), or all to the calling thread (rows spread over
+ * the threads); the result is the same either way, bit for bit.
  */
-static int H(run_row_split)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) plan, void *ctx, int nt)
+typedef struct {
+    const T *x;
+    T *g;
+    int64_t c, piece, npieces;
+    H(rowop) *op;
+    H(rowstat) *parts, total;
+} H(pieces);
+
+static int64_t H(piece_length)(void)
 {
-    /* pieces of whole blocks handed out as threads free up (fs_run_length); the merge is in
-     * piece order, so the result does not depend on which thread took which piece */
-    const int64_t piece = fs_run_length((c + BLOCK - 1) / BLOCK, nt, 1) * BLOCK;
-    const int64_t npieces = (c + piece - 1) / piece;
-    H(rowstat) *parts = (H(rowstat) *)malloc((size_t)npieces * sizeof(H(rowstat)));
-    H(rowstat) total;
-    if (!parts)
-        return FS_ENOMEM;
-#pragma omp parallel num_threads(nt)
-    {
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t k = 0; k < npieces; k++) {
-            const int64_t lo = k * piece, hi = lo + piece < c ? lo + piece : c;
-            H(stats_init)(&parts[k]);
-            H(stats_add)(&parts[k], x + lo, hi - lo, op->want_dot, op->u ? op->u + lo : NULL,
-                         op->w ? op->w + lo : NULL, op->alpha, op->beta, NULL, 0);
-        }
-#pragma omp single
-        {
-            total = parts[0];
-            for (int64_t k = 1; k < npieces; k++)
-                H(stats_merge)(&total, &parts[k]);
-            H(stats_finish)(&total);
-            plan(op, &total, ctx);
-        }
-        /* last pieces first: what pass 1 read last may still be in the shared cache */
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t k = npieces - 1; k >= 0; k--) {
-            const int64_t lo = k * piece, hi = lo + piece < c ? lo + piece : c;
-            H(output_plain)(op, &total, x, g, lo, hi - lo);
-        }
-        if (op->nt)
-            FS_SFENCE();
+    /* a quarter of the threshold in whole blocks: 8 blocks (16384 elements) by default */
+    const int64_t blocks = (fs_tuning.split_min_classes + BLOCK - 1) / BLOCK / 4;
+    return (blocks > 1 ? blocks : 1) * BLOCK;
+}
+
+static int H(piece_stats)(fs_par *p, void *ctx)
+{
+    H(pieces) *P = (H(pieces) *)ctx;
+    const H(rowop) *op = P->op;
+    for (int64_t k; (k = fs_par_next(p)) >= 0;) {
+        const int64_t lo = k * P->piece, hi = lo + P->piece < P->c ? lo + P->piece : P->c;
+        H(stats_init)(&P->parts[k]);
+        H(stats_add)(&P->parts[k], P->x + lo, hi - lo, op->want_dot, op->u ? op->u + lo : NULL,
+                     op->w ? op->w + lo : NULL, op->alpha, op->beta, NULL, 0);
     }
-    free(parts);
     return FS_OK;
 }
-#endif
+
+static int H(piece_output)(fs_par *p, void *ctx)
+{
+    H(pieces) *P = (H(pieces) *)ctx;
+    /* last pieces first: what pass 1 read last may still be in the shared cache */
+    for (int64_t k; (k = fs_par_next(p)) >= 0;) {
+        const int64_t lo = (P->npieces - 1 - k) * P->piece, hi = lo + P->piece < P->c ? lo + P->piece : P->c;
+        H(output_plain)(P->op, &P->total, P->x, P->g, lo, hi - lo);
+    }
+    if (P->op->nt)
+        FS_SFENCE();
+    return FS_OK;
+}
+
+static int H(run_row_pieces)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) plan, void *ctx, int nt)
+{
+    H(pieces) P;
+    P.x = x;
+    P.g = g;
+    P.c = c;
+    P.op = op;
+    P.piece = H(piece_length)();
+    P.npieces = (c + P.piece - 1) / P.piece;
+    P.parts = (H(rowstat) *)malloc((size_t)P.npieces * sizeof(H(rowstat)));
+    if (!P.parts)
+        return FS_ENOMEM;
+    fs_parallel(nt, P.npieces, H(piece_stats), &P);
+    P.total = P.parts[0];
+    for (int64_t k = 1; k < P.npieces; k++)
+        H(stats_merge)(&P.total, &P.parts[k]);
+    H(stats_finish)(&P.total);
+    plan(op, &P.total, ctx);
+    fs_parallel(nt, P.npieces, H(piece_output), &P);
+    free(P.parts);
+    return FS_OK;
+}
 
 /* ---------------------------------------------------------------- kernels' plans */
 
@@ -859,13 +884,10 @@ static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, T *eb, int s
         return status;
     rs.op.ebuf = eb;
     rs.op.nt = J->nt && !gy;
-#ifdef _OPENMP
-    if (split_nt > 1)
-        status = H(run_row_split)(xc, yc, c, &rs.op, rs.plan, rs.ctx, split_nt);
+    if (c >= fs_tuning.split_min_classes)
+        status = H(run_row_pieces)(xc, yc, c, &rs.op, rs.plan, rs.ctx, split_nt);
     else
-#endif
         H(run_row)(xc, yc, c, &rs.op, rs.plan, rs.ctx);
-    (void)split_nt;
     if (status != FS_OK)
         return status;
     H(row_end)(J, n, xc, &rs);
@@ -1334,7 +1356,9 @@ static void H(pending_blocks)(const H(pending) *p, const T *e, int64_t c, int64_
 static int H(pipeline_ok)(const H(job) *J)
 {
     const int64_t c = J->b->n_classes;
-    if (!J->y || J->xs->cls != 1 || J->ys->cls != 1 || c * (int64_t)sizeof(T) > STORE_BYTES)
+    /* rows from split_min_classes on are reduced in pieces (run_row_pieces), whichever the path */
+    if (!J->y || J->xs->cls != 1 || J->ys->cls != 1 || c * (int64_t)sizeof(T) > STORE_BYTES ||
+        c >= fs_tuning.split_min_classes)
         return 0;
     if (J->kind == KIND_SOFTMAX)
         return 1;
@@ -1416,63 +1440,107 @@ static void H(scratch_free)(H(scratchset) *w)
     free(w->eb);
 }
 
+/* A batch job's split into runs for fs_parallel: the runs of tiles, of pipelined rows or of
+ * rows that the threads take as they free up. */
+typedef struct {
+    const H(job) *J;
+    int64_t nrows, ntiles, per, nruns;
+    int dense, split_nt;
+} H(runs);
+
+/* Short rows: runs of `per` tiles of LANES rows. */
+static int H(tile_runs)(fs_par *p, void *ctx)
+{
+    const H(runs) *R = (const H(runs) *)ctx;
+    const H(job) *J = R->J;
+    const int64_t c = J->b->n_classes, nrows = R->nrows, ntiles = R->ntiles, per = R->per;
+    /* the dense cross-entropy's scratch for a run: sums of exponentials, then weights */
+    const int dense_ce = R->dense && J->kind == KIND_CROSS_ENTROPY;
+    T *sums = dense_ce ? (T *)malloc((size_t)(2 * per * LANES) * sizeof(T)) : NULL;
+    int status = dense_ce && !sums ? FS_ENOMEM : FS_OK;
+    for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
+        const int64_t lo = run * per, hi = lo + per < ntiles ? lo + per : ntiles;
+        /* a dense tile reads up to LANES - 1 elements past its rows (and never uses them):
+         * within the array, and when the output overwrites the input, within this run */
+        const int64_t row_hi = hi * LANES < nrows ? hi * LANES : nrows;
+        const int64_t end = (J->y == J->x ? row_hi : nrows) * c;
+        int64_t tile = lo;
+        const int clean = dense_ce && (J->ce->targets_checked ||
+                                       H(targets_clean)(J->ce->target + lo * LANES, row_hi - lo * LANES, c,
+                                                        J->ce->ignore_index));
+        /* dense: the tiles with (tile + 1) LANES c + LANES <= end */
+        int64_t dense_hi = R->dense && end >= LANES ? (end - LANES) / (LANES * c) : lo;
+        if (dense_hi > hi)
+            dense_hi = hi;
+        for (; tile < dense_hi && status == FS_OK; tile++) {
+            const int64_t k = (tile - lo) * LANES;
+            status = H(process_tile_dense)(J, tile * LANES, sums ? sums + k : NULL,
+                                           sums ? sums + per * LANES + k : NULL, clean);
+        }
+        if (sums && status == FS_OK)
+            H(dense_losses)(J, lo * LANES, (tile - lo) * LANES, sums, sums + per * LANES);
+        for (; tile < hi && status == FS_OK; tile++) {
+            const int64_t n0 = tile * LANES;
+            status = H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
+        }
+    }
+    free(sums);
+    return status;
+}
+
+/* Rows that fit the scratch row: runs of `per` rows, each run pipelined. */
+static int H(pipelined_runs)(fs_par *p, void *ctx)
+{
+    const H(runs) *R = (const H(runs) *)ctx;
+    const H(job) *J = R->J;
+    T *ebuf = (T *)malloc((size_t)J->b->n_classes * sizeof(T));
+    int status = ebuf ? FS_OK : FS_ENOMEM;
+    for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
+        const int64_t lo = run * R->per, hi = lo + R->per < R->nrows ? lo + R->per : R->nrows;
+        status = H(run_pipelined)(J, lo, hi, ebuf);
+    }
+    free(ebuf);
+    if (J->nt)
+        FS_SFENCE();
+    return status;
+}
+
+/* Any other rows: runs of `per` rows, one row at a time (long rows in pieces, split over
+ * split_nt threads when the rows are done one after the other). */
+static int H(row_runs)(fs_par *p, void *ctx)
+{
+    const H(runs) *R = (const H(runs) *)ctx;
+    const H(job) *J = R->J;
+    H(scratchset) w;
+    int status = H(scratch_alloc)(&w, J);
+    for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
+        const int64_t lo = run * R->per, hi = lo + R->per < R->nrows ? lo + R->per : R->nrows;
+        for (int64_t n = lo; n < hi && status == FS_OK; n++)
+            status = H(process_row)(J, n, w.bx, w.bu, w.eb, R->split_nt);
+    }
+    H(scratch_free)(&w);
+    if (J->nt)
+        FS_SFENCE();
+    return status;
+}
+
 static int H(run)(const H(job) *Jin)
 {
     H(job) job = *Jin;
     const H(job) *J = &job;
     const int64_t c = J->b->n_classes, nrows = J->b->n_outer * J->b->n_inner;
     int nt = fs_plan_threads(nrows * (c > 0 ? c : 1));
-    int status = FS_OK;
     if (nrows <= 0)
         return FS_OK;
+    H(runs) R = {J, nrows, 0, 0, 0, 0, 1};
     if (H(tile_ok)(J)) {
-        const int64_t ntiles = (nrows + LANES - 1) / LANES;
-        const int dense = H(dense_ok)(J);
-        if (nt > ntiles)
-            nt = (int)ntiles;
-        const int64_t per = fs_run_length(ntiles, nt, 4);
-        const int64_t nruns = (ntiles + per - 1) / per;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-        {
-            /* the dense cross-entropy's scratch for a run: sums of exponentials, then weights */
-            const int dense_ce = dense && J->kind == KIND_CROSS_ENTROPY;
-            T *sums = dense_ce ? (T *)malloc((size_t)(2 * per * LANES) * sizeof(T)) : NULL;
-            int mine = dense_ce && !sums ? FS_ENOMEM : FS_OK;
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-            for (int64_t run = 0; run < nruns; run++) {
-                const int64_t lo = run * per, hi = lo + per < ntiles ? lo + per : ntiles;
-                /* a dense tile reads up to LANES - 1 elements past its rows (and never uses them):
-                 * within the array, and when the output overwrites the input, within this run */
-                const int64_t row_hi = hi * LANES < nrows ? hi * LANES : nrows;
-                const int64_t end = (J->y == J->x ? row_hi : nrows) * c;
-                int64_t tile = lo;
-                const int clean = dense_ce && (J->ce->targets_checked ||
-                                               H(targets_clean)(J->ce->target + lo * LANES, row_hi - lo * LANES, c,
-                                                                J->ce->ignore_index));
-                /* dense: the tiles with (tile + 1) LANES c + LANES <= end */
-                int64_t dense_hi = dense && end >= LANES ? (end - LANES) / (LANES * c) : lo;
-                if (dense_hi > hi)
-                    dense_hi = hi;
-                for (; tile < dense_hi && mine == FS_OK; tile++) {
-                    const int64_t k = (tile - lo) * LANES;
-                    mine = H(process_tile_dense)(J, tile * LANES, sums ? sums + k : NULL,
-                                                 sums ? sums + per * LANES + k : NULL, clean);
-                }
-                if (sums && mine == FS_OK)
-                    H(dense_losses)(J, lo * LANES, (tile - lo) * LANES, sums, sums + per * LANES);
-                for (; tile < hi && mine == FS_OK; tile++) {
-                    const int64_t n0 = tile * LANES;
-                    mine = H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
-                }
-            }
-            free(sums);
-            fs_keep_error(&status, mine);
-        }
-        return status;
+        R.ntiles = (nrows + LANES - 1) / LANES;
+        R.dense = H(dense_ok)(J);
+        if (nt > R.ntiles)
+            nt = (int)R.ntiles;
+        R.per = fs_run_length(R.ntiles, nt, 4);
+        R.nruns = (R.ntiles + R.per - 1) / R.per;
+        return fs_parallel(nt, R.nruns, H(tile_runs), &R);
     }
     /* outputs larger than the caches go to memory with streaming stores, unless their rows are short
      * and not whole cache lines: then every row boundary streams two partial lines, which cost more
@@ -1485,61 +1553,18 @@ static int H(run)(const H(job) *Jin)
             nt = (int)(nrows / 2); /* at least two rows per thread, or there is nothing to overlap */
         if (nt < 1)
             nt = 1;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-        {
-            T *ebuf = (T *)malloc((size_t)c * sizeof(T));
-            int mine = ebuf ? FS_OK : FS_ENOMEM;
-            const int64_t per = fs_run_length(nrows, nt, 2); /* a run pipelines its rows */
-            const int64_t nruns = (nrows + per - 1) / per;
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-            for (int64_t run = 0; run < nruns; run++)
-                if (mine == FS_OK)
-                    mine = H(run_pipelined)(J, run * per, (run + 1) * per < nrows ? (run + 1) * per : nrows, ebuf);
-            free(ebuf);
-            if (job.nt)
-                FS_SFENCE();
-            fs_keep_error(&status, mine);
-        }
-        return status;
+        R.per = fs_run_length(nrows, nt, 2); /* a run pipelines its rows */
+        R.nruns = (nrows + R.per - 1) / R.per;
+        return fs_parallel(nt, R.nruns, H(pipelined_runs), &R);
     }
-    if (nt > 1 && nrows < nt && c < fs_tuning.split_min_classes)
-        nt = (int)nrows;
-    if (nt <= 1 || nrows < nt) {
-        /* one thread, or long rows each split across the threads */
-        H(scratchset) w;
-        if (H(scratch_alloc)(&w, J) == FS_OK) {
-            for (int64_t n = 0; n < nrows && status == FS_OK; n++)
-                status = H(process_row)(J, n, w.bx, w.bu, w.eb, nt);
-        } else {
-            status = FS_ENOMEM;
-        }
-        H(scratch_free)(&w);
-        if (job.nt)
-            FS_SFENCE();
-        return status;
+    if (nrows < nt) {
+        /* fewer rows than threads: long rows one after the other, each split over the threads */
+        R.split_nt = c >= fs_tuning.split_min_classes ? nt : 1;
+        nt = c >= fs_tuning.split_min_classes ? 1 : (int)nrows;
     }
-#ifdef _OPENMP
-    const int64_t per = fs_run_length(nrows, nt, 1);
-#pragma omp parallel num_threads(nt)
-    {
-        H(scratchset) w;
-        int mine = H(scratch_alloc)(&w, J);
-#pragma omp for schedule(dynamic, per)
-        for (int64_t n = 0; n < nrows; n++) {
-            if (mine == FS_OK)
-                mine = H(process_row)(J, n, w.bx, w.bu, w.eb, 1);
-        }
-        fs_keep_error(&status, mine);
-        H(scratch_free)(&w);
-        if (job.nt)
-            FS_SFENCE();
-    }
-#endif
-    return status;
+    R.per = fs_run_length(nrows, nt, 1);
+    R.nruns = (nrows + R.per - 1) / R.per;
+    return fs_parallel(nt, R.nruns, H(row_runs), &R);
 }
 
 int K(softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)

@@ -327,42 +327,45 @@ static void H(rw_unit)(const H(rwjob) *J, const H(rwplan) *P, int64_t u, T *buf,
                 dst[k][j * J->os[k].cls] = out[k][j];
 }
 
+typedef struct {
+    const H(rwjob) *J;
+    const H(rwplan) *P;
+    int need_buf, tile_pw;
+} H(rwrun);
+
+static int H(rw_units)(fs_par *p, void *ctx)
+{
+    const H(rwrun) *R = (const H(rwrun) *)ctx;
+    const H(rwjob) *J = R->J;
+    const H(rwplan) *P = R->P;
+    const int64_t c = J->b->n_classes;
+    T *buf = R->need_buf ? (T *)malloc((size_t)((RW_IN + RW_OUT) * P->len) * sizeof(T)) : NULL;
+    T *pwt = R->tile_pw ? (T *)malloc((size_t)(P->rows_per * c) * sizeof(T)) : NULL;
+    int status = (R->need_buf && !buf) || (R->tile_pw && !pwt) ? FS_ENOMEM : FS_OK;
+    if (pwt)
+        for (int64_t r = 0; r < P->rows_per; r++)
+            memcpy(pwt + r * c, J->in[3], (size_t)c * sizeof(T));
+    for (int64_t u; status == FS_OK && (u = fs_par_next(p)) >= 0;)
+        H(rw_unit)(J, P, u, buf, pwt);
+    free(buf);
+    free(pwt);
+    return status;
+}
+
 static int H(rw_run)(const H(rwjob) *J, const H(rwplan) *P)
 {
     const int64_t c = J->b->n_classes, nrows = J->b->n_outer * J->b->n_inner;
     if (nrows <= 0 || c <= 0)
         return FS_OK;
-    int need_buf = 0;
+    H(rwrun) R = {J, P, 0, P->grouped && J->in[3]};
     for (int k = 0; k < 3; k++)
-        need_buf |= J->in[k] && J->is[k].cls != 1;
+        R.need_buf |= J->in[k] && J->is[k].cls != 1;
     for (int k = 0; k < RW_OUT; k++)
-        need_buf |= J->out[k] && J->os[k].cls != 1;
-    const int tile_pw = P->grouped && J->in[3];
+        R.need_buf |= J->out[k] && J->os[k].cls != 1;
     int nt = fs_plan_threads(nrows * c);
     if (nt > P->nunits)
         nt = (int)P->nunits;
-    int status = FS_OK;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-    {
-        T *buf = need_buf ? (T *)malloc((size_t)((RW_IN + RW_OUT) * P->len) * sizeof(T)) : NULL;
-        T *pwt = tile_pw ? (T *)malloc((size_t)(P->rows_per * c) * sizeof(T)) : NULL;
-        int mine = (need_buf && !buf) || (tile_pw && !pwt) ? FS_ENOMEM : FS_OK;
-        if (pwt)
-            for (int64_t r = 0; r < P->rows_per; r++)
-                memcpy(pwt + r * c, J->in[3], (size_t)c * sizeof(T));
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int64_t u = 0; u < P->nunits; u++)
-            if (mine == FS_OK)
-                H(rw_unit)(J, P, u, buf, pwt);
-        free(buf);
-        free(pwt);
-        fs_keep_error(&status, mine);
-    }
-    return status;
+    return fs_parallel(nt, P->nunits, H(rw_units), &R);
 }
 
 static H(rwjob) H(rwjob_init)(int kind, const fs_batch *b)

@@ -272,7 +272,7 @@ def _backend_params():
     """(instruction set, threads) pairs: every path the CPU supports, with 1 and 2 threads."""
     from fastsoftmax import _kernels
 
-    threads = (1, 2) if _kernels.openmp_enabled() else (1,)
+    threads = (1, 2) if _kernels.threads_enabled() else (1,)
     return [(name, nt) for name in _isa_params() for nt in threads]
 
 
