@@ -45,7 +45,8 @@ struct fs_par {
     void *ctx;
     _Atomic int64_t nitems;
     _Atomic int64_t next;
-    _Atomic int limit; /* helpers that may join */
+    _Atomic int limit;      /* helpers that may join */
+    _Atomic int caller_cpu; /* the CPU the caller runs on (-1: unknown) */
 };
 
 static struct {
@@ -127,6 +128,22 @@ static int spin_on(_Atomic uint32_t *w, uint32_t seen, uint32_t below)
 
 /* ---------------------------------------------------------------- helpers */
 
+#ifdef __linux__
+/* When no CPU is idle (BLAS threads spinning after a product, another process), Linux
+ * wakes a helper on its waker's CPU: the helper then preempts the caller and the job runs
+ * on one core while the other core's spinner yields to nobody.  A helper that finds
+ * itself on the caller's CPU leaves it for the job's duration (its affinity without that
+ * CPU; *saved gets the affinity to restore); 1 if it moved. */
+static int step_off(int caller_cpu, cpu_set_t *saved)
+{
+    if (caller_cpu < 0 || sched_getcpu() != caller_cpu || sched_getaffinity(0, sizeof *saved, saved) != 0)
+        return 0;
+    cpu_set_t others = *saved;
+    CPU_CLR(caller_cpu, &others);
+    return CPU_COUNT(&others) > 0 && sched_setaffinity(0, sizeof others, &others) == 0;
+}
+#endif
+
 static void try_join(void)
 {
     fs_par *j = &pool.job;
@@ -139,7 +156,15 @@ static void try_join(void)
             break;
     }
     /* joined: the job's fields stay as they are until this helper is done */
+#ifdef __linux__
+    cpu_set_t saved;
+    const int moved = step_off(atomic_load_explicit(&j->caller_cpu, memory_order_relaxed), &saved);
+#endif
     const int status = j->body(j, j->ctx);
+#ifdef __linux__
+    if (moved)
+        sched_setaffinity(0, sizeof saved, &saved);
+#endif
     if (status != FS_OK)
         atomic_store(&pool.status, status);
     atomic_fetch_add(&pool.done, 1);
@@ -232,7 +257,7 @@ int fs_parallel(int nt, int64_t nitems, fs_par_body body, void *ctx)
             pthread_mutex_unlock(&pool.lock);
     }
     if (helpers < 1) {
-        fs_par alone = {body, ctx, nitems, 0, 0};
+        fs_par alone = {body, ctx, nitems, 0, 0, -1};
         return body(&alone, ctx);
     }
     fs_par *j = &pool.job;
@@ -241,6 +266,9 @@ int fs_parallel(int nt, int64_t nitems, fs_par_body body, void *ctx)
     atomic_store_explicit(&j->nitems, nitems, memory_order_relaxed);
     atomic_store_explicit(&j->next, 0, memory_order_relaxed);
     atomic_store_explicit(&j->limit, helpers, memory_order_relaxed);
+#ifdef __linux__
+    atomic_store_explicit(&j->caller_cpu, sched_getcpu(), memory_order_relaxed);
+#endif
     atomic_store(&pool.status, FS_OK);
     atomic_store(&pool.done, 0);
     /* open the job before the helpers can see the new generation (a helper that saw it
