@@ -4,6 +4,7 @@
     python benchmarks/bars.py                 # all bars + GB/s plot, 2 threads (about 3 minutes)
     python benchmarks/bars.py --quick         # 3 rounds, smaller plot inputs
     python benchmarks/bars.py --only ce,softmax --repeats 11
+    python benchmarks/bars.py --threads 0 --settle 0   # library defaults, samples back to back
     python -m fastsoftmax bench [same options]
 
 Bars (float32 unless said, --threads threads, 2048x32000 unless said):
@@ -39,7 +40,7 @@ def _early_threads(argv):
 
 if __name__ == "__main__":
     # Before NumPy / torch are imported, so their pools start at the requested size.
-    n = _early_threads(sys.argv[1:])
+    n = _early_threads(sys.argv[1:])  # 0: the libraries' defaults, no variable set
     if n.isdigit() and int(n) >= 1:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):

@@ -550,8 +550,11 @@ def _sanity(key, ctx):
     return warn
 
 
-def run_bars(keys, threads=2, repeats=7, log=print):
-    """Measure the bar groups named in ``keys``; returns a list of result dicts."""
+def run_bars(keys, threads=2, repeats=7, log=print, settle=SETTLE_S, restore=None):
+    """Measure the bar groups named in ``keys``; returns a list of result dicts.  ``settle``:
+    the pause before each sample; ``restore``: fastsoftmax's thread setting after each group
+    (default ``threads``; 0 for the library's default)."""
+    restore = threads if restore is None else restore
     fs = _fs()
     cfg = fs._config
     isa0 = cfg.get_isa()
@@ -567,11 +570,11 @@ def run_bars(keys, threads=2, repeats=7, log=print):
                 log("WARNING: " + w)
             load0 = _loadavg()
             try:
-                times = interleaved(impls, repeats, MIN_SAMPLE_S)
+                times = interleaved(impls, repeats, MIN_SAMPLE_S, settle=settle)
             finally:
                 # restore what the pre() hooks may have changed
                 cfg.set_isa(isa0)
-                fs.set_num_threads(threads)
+                fs.set_num_threads(restore)
             load1 = _loadavg()
             for im in impls:
                 tm = times[im.name]
@@ -603,12 +606,12 @@ def run_bars(keys, threads=2, repeats=7, log=print):
             gc.collect()
     finally:
         cfg.set_isa(isa0)
-        fs.set_num_threads(threads)
+        fs.set_num_threads(restore)
     return results
 
 
 def run_gbps(threads=2, repeats=3, total=1 << 26, classes=(10, 100, 1000, 10000, 32000, 100000),
-             log=print):
+             log=print, settle=SETTLE_S):
     """GB/s = 2*N*C*4 / time against C (N = total // C, float32): fastsoftmax fused CE
     fwd+bwd (out=), NumPy, PyTorch, np.copyto.  -> list of (C, N, {name: Timing})."""
     fs = _fs()
@@ -625,7 +628,7 @@ def run_gbps(threads=2, repeats=3, total=1 << 26, classes=(10, 100, 1000, 10000,
         if bl.has_torch():
             impls.append(BarImpl("torch", lambda: bl.torch_cross_entropy(x, t, return_grad=True)))
         impls.append(BarImpl("memcpy", lambda: np.copyto(dst, x)))
-        times = interleaved(impls, repeats)
+        times = interleaved(impls, repeats, settle=settle)
         nbytes = 2 * n * c * 4
         log("  C=%-7d N=%-9d " % (c, n) + "  ".join(
             "%s %.2f GB/s" % (k, nbytes / v.best / 1e9) for k, v in times.items()))
@@ -635,7 +638,7 @@ def run_gbps(threads=2, repeats=3, total=1 << 26, classes=(10, 100, 1000, 10000,
     return rows
 
 
-def _md_machine(threads, repeats, quick):
+def _md_machine(threads, repeats, quick, settle=SETTLE_S, defaults=False):
     import fastsoftmax
 
     cfg = fastsoftmax._config
@@ -666,16 +669,21 @@ def _md_machine(threads, repeats, quick):
         % (cpu_model(), os.cpu_count() or 0, avail, (", " + " ".join(flags)) if flags else "", mem),
         "| OS | %s |" % platform.platform(),
         "| versions | %s |" % ", ".join(vers),
-        "| threads | %d for fastsoftmax (`set_num_threads`), PyTorch (`torch.set_num_threads`) and "
-        "scikit-learn (`n_threads`); NumPy (`np.copyto`, `max`) is single-threaded |" % threads,
+        ("| threads | %d: every library's default (no thread variable or limit set); scikit-learn "
+         "`n_threads=%d`; NumPy (`np.copyto`, `max`) is single-threaded |" % (threads, threads))
+        if defaults else
+        ("| threads | %d for fastsoftmax (`set_num_threads`), PyTorch (`torch.set_num_threads`) and "
+         "scikit-learn (`n_threads`); NumPy (`np.copyto`, `max`) is single-threaded |" % threads),
         "| fastsoftmax build | %s |" % _build_id(),
         "| fastsoftmax ISA | %s (supported: %s; compiled: %s) |"
         % (cfg.get_isa(), ", ".join(cfg.supported_isas()), ", ".join(cfg.compiled_isas())),
         "| method | one process, interleaved rounds (every implementation once per round, order "
-        "rotated, a %.2f s pause before each so that thread pools are idle; a sample repeats its call "
+        "rotated, %s; a sample repeats its call "
         "back to back until it has lasted %d ms, and records the mean), 1 warm-up call each, %d rounds%s; "
         "ratios of best times, and of median times |"
-        % (SETTLE_S, MIN_SAMPLE_S * 1e3, repeats, " (--quick)" if quick else ""),
+        % ("a %.2f s pause before each so that thread pools are idle" % settle if settle
+           else "no pause between samples (`--settle 0`)",
+           MIN_SAMPLE_S * 1e3, repeats, " (--quick)" if quick else ""),
         "| date | %s |" % time.strftime("%Y-%m-%d %H:%M %Z"),
     ]
     return lines
@@ -705,10 +713,11 @@ def _build_id():
     return ", ".join(parts) or "unknown"
 
 
-def write_markdown(path, results, gbps, threads, repeats, quick, plot_file=None):
+def write_markdown(path, results, gbps, threads, repeats, quick, plot_file=None, settle=SETTLE_S,
+                   defaults=False):
     lines = ["# fastsoftmax performance bars", "",
              "Generated by `python benchmarks/bars.py` (or `python -m fastsoftmax bench`).", ""]
-    lines += _md_machine(threads, repeats, quick)
+    lines += _md_machine(threads, repeats, quick, settle, defaults)
     lines += ["", "## Bars", "",
               "| bar | measured | ratio (best) | ratio (median) | required | result |",
               "|---|---|---:|---:|---:|---|"]
@@ -819,7 +828,11 @@ def bars_main(argv=None, prog=None):
                     "best-of-N and median), print each ratio against its requirement with "
                     "MET / NOT MET, write bars.md and (with matplotlib) gbps_vs_classes.png.")
     p.add_argument("--threads", type=int, default=2,
-                   help="threads for fastsoftmax, PyTorch and scikit-learn (default: %(default)s)")
+                   help="threads for fastsoftmax, PyTorch and scikit-learn (default: %(default)s); "
+                        "0: every library's own default, no thread variable or limit set")
+    p.add_argument("--settle", type=float, default=SETTLE_S, metavar="SECONDS",
+                   help="pause before each sample so that thread pools are idle (default: "
+                        "%(default)s; 0: samples back to back, as in a loop)")
     p.add_argument("--repeats", type=int, default=None,
                    help="interleaved timed rounds per bar group (default: 7, or 3 with --quick)")
     p.add_argument("--only", default=None, metavar="BAR[,BAR]",
@@ -831,8 +844,10 @@ def bars_main(argv=None, prog=None):
                    help="3 rounds, and the GB/s plot on N*C = 2^24 instead of 2^26 elements")
     p.add_argument("--strict", action="store_true", help="exit status 1 when a bar is NOT MET")
     a = p.parse_args(argv)
-    if a.threads < 1:
-        p.error("--threads must be >= 1")
+    if a.threads < 0:
+        p.error("--threads must be >= 0")
+    if a.settle < 0:
+        p.error("--settle must be >= 0")
     repeats = a.repeats if a.repeats is not None else (3 if a.quick else 7)
     if repeats < 1:
         p.error("--repeats must be >= 1")
@@ -843,33 +858,42 @@ def bars_main(argv=None, prog=None):
     out_dir = a.out or default_results_dir()
 
     fs = _fs()
-    limiter = set_threads(a.threads)  # noqa: F841  (keep the limits alive)
-    fs.set_num_threads(a.threads)
+    defaults = a.threads == 0
+    if defaults:
+        threads = fs.get_num_threads()
+    else:
+        threads = a.threads
+        limiter = set_threads(threads)  # noqa: F841  (keep the limits alive)
+        fs.set_num_threads(threads)
     try:
         for line in machine_header():
             print(line)
-        print("bars: %d threads, %d interleaved rounds per group, load average %.2f"
-              % (a.threads, repeats, _loadavg()), flush=True)
+        print("bars: %d threads%s, %d interleaved rounds per group, %s, load average %.2f"
+              % (threads, " (the libraries' defaults)" if defaults else "", repeats,
+                 "a %.2f s pause before each sample" % a.settle if a.settle else "no pause",
+                 _loadavg()), flush=True)
         if _loadavg() > 0.7:
             print("note: the machine is not idle (load average %.2f); absolute times may be off, "
                   "ratios measured side by side hold better" % _loadavg())
         log = lambda s: print(s, flush=True)  # noqa: E731
-        results = run_bars(keys, a.threads, repeats, log=log)
+        results = run_bars(keys, threads, repeats, log=log, settle=a.settle,
+                           restore=0 if defaults else threads)
         gbps = None
         if "plot" in keys:
-            gbps = run_gbps(a.threads, max(3, repeats // 2) if not a.quick else 2,
-                            total=(1 << 24) if a.quick else (1 << 26), log=log)
+            gbps = run_gbps(threads, max(3, repeats // 2) if not a.quick else 2,
+                            total=(1 << 24) if a.quick else (1 << 26), log=log, settle=a.settle)
         os.makedirs(out_dir, exist_ok=True)
         plot_name = None
         if gbps:
             png = os.path.join(out_dir, "gbps_vs_classes.png")
-            if plot_gbps(png, gbps, a.threads):
+            if plot_gbps(png, gbps, threads):
                 plot_name = "gbps_vs_classes.png"
                 print("wrote %s" % png)
             else:
                 print("matplotlib not importable: no plot")
         md = os.path.join(out_dir, "bars.md")
-        write_markdown(md, results, gbps, a.threads, repeats, a.quick, plot_name)
+        write_markdown(md, results, gbps, threads, repeats, a.quick, plot_name, settle=a.settle,
+                       defaults=defaults)
         print("wrote %s" % md)
         checks = [c for r in results for c in r["checks"] if not c["check"].info]
         print("\nsummary:")

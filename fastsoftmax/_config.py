@@ -7,9 +7,10 @@ in or that this CPU cannot run is an error at import, not a crash later.
 Threads: the kernels run on the package's own pool (src/pool.c, POSIX
 threads; no OpenMP runtime).  By default they use FASTSOFTMAX_NUM_THREADS, else
 OMP_NUM_THREADS, else the CPUs the process may run on; :func:`set_num_threads`
-overrides that, and so does threadpoolctl (``threadpool_limits(n,
-user_api="openmp")`` or ``user_api="fastsoftmax"``).  Calls too small to gain
-from threads run on one.  Results never depend on the count.
+overrides that, and so does threadpoolctl (``threadpool_limits(n)`` or
+``threadpool_limits(n, user_api="openmp")``: the pool is listed with user_api
+"openmp", internal_api "fastsoftmax").  Calls too small to gain from threads run
+on one.  Results never depend on the count.
 """
 
 import os

@@ -8,7 +8,8 @@ same weights and see the same mini-batches, so they must end with the same accur
 demo prints per-epoch loss and accuracy of both, checks that the final accuracies match,
 and reports the time spent in the loss (forward + backward) for each, as a ratio.  The
 two runs take their steps in turn, batch by batch, so that a change in the machine's
-load slows both alike.  fastsoftmax runs on one thread by default, like the NumPy loss.
+load slows both alike.  fastsoftmax runs on the library's default thread count (``--threads``
+changes it), next to NumPy's BLAS threads in the matrix products, as in a user's loop.
 
 ``--multilabel`` does the same for multi-label classification with
 :class:`fastsoftmax.losses.BCEWithLogitsLoss` against a NumPy binary cross-entropy, and
@@ -503,10 +504,8 @@ def _parser(prog):
                    help="float32: largest accepted difference of the final accuracies / F1 scores, in "
                         "percentage points (rounding can flip a borderline sample; float64 runs must be "
                         "identical) (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="fastsoftmax threads, 0 for the library's default (default: %(default)s, like the "
-                        "NumPy loss it is compared with; with few cores, fastsoftmax's OpenMP threads also "
-                        "compete with NumPy's BLAS threads between the matrix products)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="fastsoftmax threads (default: 0, the library's default)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test (about a second)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar (it is drawn on stderr only when stderr is a terminal)")

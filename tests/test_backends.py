@@ -158,7 +158,7 @@ def test_set_and_get_num_threads():
     assert fs.get_num_threads() == default
 
 
-def test_threadpoolctl_sees_and_limits_the_openmp_pool():
+def test_threadpoolctl_sees_and_limits_the_pool():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if not _kernels.threads_enabled():
         pytest.skip("built without threads")

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
-torch.set_num_threads(1)  # tiny tensors: avoid thread-pool overhead (and contention with the OpenMP kernels)
+torch.set_num_threads(1)  # tiny tensors: avoid thread-pool overhead (and contention with fastsoftmax's threads)
 
 import fastsoftmax as fs  # noqa: E402
 from fastsoftmax import reference as ref  # noqa: E402
