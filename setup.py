@@ -62,7 +62,7 @@ setup(
             extra_compile_args=extra_compile_args,
             extra_link_args=extra_link_args,
             depends=["src/fastsoftmax.h", "src/dispatch.h", "src/simd.h", "src/kernels_isa.h", "src/kernels_dtype.h",
-                     "src/kernels_rowwise.h", "src/half_convert.h", "src/rows.h", "src/pool.h"],
+                     "src/kernels_rowwise.h", "src/half_convert.h", "src/rows.h", "src/pool.h", "src/kernels.def", "src/kernels_each.h"],
         )
     ],
 )

@@ -112,86 +112,12 @@ int fs_select_isa(int isa)
     return 0;
 }
 
-int fs_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys)
-{
-    return table()->softmax_f32(b, x, xs, y, ys);
-}
-int fs_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys)
-{
-    return table()->softmax_f64(b, x, xs, y, ys);
-}
-int fs_log_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys)
-{
-    return table()->log_softmax_f32(b, x, xs, y, ys);
-}
-int fs_log_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys)
-{
-    return table()->log_softmax_f64(b, x, xs, y, ys);
-}
-int fs_logsumexp_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *out)
-{
-    return table()->logsumexp_f32(b, x, xs, out);
-}
-int fs_logsumexp_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *out)
-{
-    return table()->logsumexp_f64(b, x, xs, out);
-}
-int fs_cross_entropy_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_ce_args *a,
-                         double *loss_rows, double *loss_sum, float *grad, const fs_strides *gs)
-{
-    return table()->cross_entropy_f32(b, x, xs, a, loss_rows, loss_sum, grad, gs);
-}
-int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_ce_args *a,
-                         double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs)
-{
-    return table()->cross_entropy_f64(b, x, xs, a, loss_rows, loss_sum, grad, gs);
-}
-int fs_sigmoid_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys)
-{
-    return table()->sigmoid_f32(b, x, xs, y, ys);
-}
-int fs_sigmoid_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys)
-{
-    return table()->sigmoid_f64(b, x, xs, y, ys);
-}
-int fs_bce_logits_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_bce_args *a,
-                      double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, float *grad,
-                      const fs_strides *gs)
-{
-    return table()->bce_logits_f32(b, x, xs, a, row_sums, loss_sum, loss, ls, grad, gs);
-}
-int fs_bce_logits_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_bce_args *a,
-                      double *row_sums, double *loss_sum, double *loss, const fs_strides *ls, double *grad,
-                      const fs_strides *gs)
-{
-    return table()->bce_logits_f64(b, x, xs, a, row_sums, loss_sum, loss, ls, grad, gs);
-}
-int fs_softmax_backward_f32(const fs_batch *b, const float *p, const fs_strides *ps, const float *g,
-                            const fs_strides *gs, float *gx, const fs_strides *gxs)
-{
-    return table()->softmax_backward_f32(b, p, ps, g, gs, gx, gxs);
-}
-int fs_softmax_backward_f64(const fs_batch *b, const double *p, const fs_strides *ps, const double *g,
-                            const fs_strides *gs, double *gx, const fs_strides *gxs)
-{
-    return table()->softmax_backward_f64(b, p, ps, g, gs, gx, gxs);
-}
-int fs_log_softmax_backward_f32(const fs_batch *b, const float *lp, const fs_strides *lps, const float *g,
-                                const fs_strides *gs, float *gx, const fs_strides *gxs)
-{
-    return table()->log_softmax_backward_f32(b, lp, lps, g, gs, gx, gxs);
-}
-int fs_log_softmax_backward_f64(const fs_batch *b, const double *lp, const fs_strides *lps, const double *g,
-                                const fs_strides *gs, double *gx, const fs_strides *gxs)
-{
-    return table()->log_softmax_backward_f64(b, lp, lps, g, gs, gx, gxs);
-}
-void fs_vexp_f32(const float *x, float *y, int64_t n) { table()->vexp_f32(x, y, n); }
-void fs_vexp_f64(const double *x, double *y, int64_t n) { table()->vexp_f64(x, y, n); }
-void fs_vexpneg_f32(const float *x, float *y, int64_t n) { table()->vexpneg_f32(x, y, n); }
-void fs_vexpneg_f64(const double *x, double *y, int64_t n) { table()->vexpneg_f64(x, y, n); }
-void fs_vlog_f32(const float *x, float *y, int64_t n) { table()->vlog_f32(x, y, n); }
-void fs_vlog_f64(const double *x, double *y, int64_t n) { table()->vlog_f64(x, y, n); }
+/* The public fs_<op>_<dt> of kernels.def: through the active table. */
+#define FS_KERNEL(op, params, args)                                                                    \
+    int FS_NAME(op) params { return table()->FS_CAT(op, DT) args; }
+#define FS_ARRAY(op)                                                                                   \
+    void FS_NAME(op)(const T *x, T *y, int64_t n) { table()->FS_CAT(op, DT)(x, y, n); }
+#include "kernels_each.h"
 
 /*
  * The per-row passes of the cross-entropy (the check of the targets before the

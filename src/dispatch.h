@@ -6,38 +6,14 @@
 #include "pool.h"
 
 typedef struct fs_kernel_table {
-    int (*softmax_f32)(const fs_batch *, const float *, const fs_strides *, float *, const fs_strides *);
-    int (*softmax_f64)(const fs_batch *, const double *, const fs_strides *, double *, const fs_strides *);
-    int (*log_softmax_f32)(const fs_batch *, const float *, const fs_strides *, float *, const fs_strides *);
-    int (*log_softmax_f64)(const fs_batch *, const double *, const fs_strides *, double *, const fs_strides *);
-    int (*logsumexp_f32)(const fs_batch *, const float *, const fs_strides *, float *);
-    int (*logsumexp_f64)(const fs_batch *, const double *, const fs_strides *, double *);
-    int (*cross_entropy_f32)(const fs_batch *, const float *, const fs_strides *, const fs_ce_args *, double *,
-                             double *, float *, const fs_strides *);
-    int (*cross_entropy_f64)(const fs_batch *, const double *, const fs_strides *, const fs_ce_args *, double *,
-                             double *, double *, const fs_strides *);
-    int (*sigmoid_f32)(const fs_batch *, const float *, const fs_strides *, float *, const fs_strides *);
-    int (*sigmoid_f64)(const fs_batch *, const double *, const fs_strides *, double *, const fs_strides *);
-    int (*bce_logits_f32)(const fs_batch *, const float *, const fs_strides *, const fs_bce_args *, double *,
-                          double *, float *, const fs_strides *, float *, const fs_strides *);
-    int (*bce_logits_f64)(const fs_batch *, const double *, const fs_strides *, const fs_bce_args *, double *,
-                          double *, double *, const fs_strides *, double *, const fs_strides *);
-    int (*softmax_backward_f32)(const fs_batch *, const float *, const fs_strides *, const float *,
-                                const fs_strides *, float *, const fs_strides *);
-    int (*softmax_backward_f64)(const fs_batch *, const double *, const fs_strides *, const double *,
-                                const fs_strides *, double *, const fs_strides *);
-    int (*log_softmax_backward_f32)(const fs_batch *, const float *, const fs_strides *, const float *,
-                                    const fs_strides *, float *, const fs_strides *);
-    int (*log_softmax_backward_f64)(const fs_batch *, const double *, const fs_strides *, const double *,
-                                    const fs_strides *, double *, const fs_strides *);
-    void (*vexp_f32)(const float *, float *, int64_t);
-    void (*vexp_f64)(const double *, double *, int64_t);
-    void (*vexpneg_f32)(const float *, float *, int64_t);
-    void (*vexpneg_f64)(const double *, double *, int64_t);
-    void (*vlog_f32)(const float *, float *, int64_t);
-    void (*vlog_f64)(const double *, double *, int64_t);
+    /* softmax_f32, softmax_f64, ...: one field per kernel of kernels.def and dtype */
+#define FS_KERNEL(op, params, args) int(*FS_CAT(op, DT)) params;
+#define FS_ARRAY(op) void (*FS_CAT(op, DT))(const T *x, T *y, int64_t n);
+#include "kernels_each.h"
+    /* float16 conversions of half.c */
     void (*h2f)(const uint16_t *, float *, int64_t);
     void (*f2h)(const float *, uint16_t *, int64_t);
+    /* per-row helpers of rows.h */
     int64_t (*check_targets)(const int64_t *, int64_t, int64_t, int64_t, const double *, int64_t *, double *);
     double (*sum_rows)(const double *, int64_t);
 } fs_kernel_table;

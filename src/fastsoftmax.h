@@ -54,30 +54,6 @@ typedef struct fs_ce_args {
                                * checks of them (4% of a 10-class call) */
 } fs_ce_args;
 
-/* y = softmax(x) along the class axis.  y may be x itself (same strides). */
-int fs_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys);
-int fs_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys);
-
-/* y = log_softmax(x) along the class axis.  y may be x itself. */
-int fs_log_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys);
-int fs_log_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys);
-
-/* out[n] = log(sum_j exp(x[n, j])), one value per row, contiguous. */
-int fs_logsumexp_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *out);
-int fs_logsumexp_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *out);
-
-/*
- * Fused softmax cross-entropy: per-row loss (unscaled by the reduction) and,
- * when grad is not NULL, grad_scale * d loss_n / d x in the same call.
- * loss_rows (N doubles, row order) receives the per-row losses and
- * *loss_sum their sum, in a fixed order (the same for any thread count).
- * grad may be x itself (in place, same strides).
- */
-int fs_cross_entropy_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_ce_args *a,
-                         double *loss_rows, double *loss_sum, float *grad, const fs_strides *gs);
-int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_ce_args *a,
-                         double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs);
-
 /*
  * Checks class-index targets before a cross-entropy call: returns the position
  * of the first target that is neither ignore_index nor in [0, n_classes), or
@@ -89,10 +65,6 @@ int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *x
 int64_t fs_check_targets(const int64_t *target, int64_t n, int64_t n_classes, int64_t ignore_index,
                          const double *weight, int64_t *n_valid, double *weight_sum);
 
-/* y = 1 / (1 + exp(-x)) elementwise (rows as above).  y may be x. */
-int fs_sigmoid_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys);
-int fs_sigmoid_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys);
-
 /* Options of the binary cross-entropy with logits (torch's binary_cross_entropy_with_logits). */
 typedef struct fs_bce_args {
     const void *target;        /* the logits' shape and dtype (float for float16 logits) */
@@ -103,31 +75,11 @@ typedef struct fs_bce_args {
     double grad_scale;         /* reduction factor: 1 for sum/none, 1/numel for mean */
 } fs_bce_args;
 
-/*
- * Fused binary cross-entropy with logits, elementwise: the losses (into loss
- * when not NULL), partial sums in row order (row_sums, N doubles: a row's sum,
- * or for short rows that follow each other in memory a group's sum at its
- * first row and 0 at the others), their total (*loss_sum, summed in a fixed
- * order: the same for any thread count), and, when grad is not NULL,
- * grad_scale * d loss / d x.  grad may be x itself.
- */
-int fs_bce_logits_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_bce_args *a,
-                      double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, float *grad,
-                      const fs_strides *gs);
-int fs_bce_logits_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_bce_args *a,
-                      double *row_sums, double *loss_sum, double *loss, const fs_strides *ls, double *grad,
-                      const fs_strides *gs);
-
-/* Vector-Jacobian products along the class axis: gx = p * (g - sum(p * g)) for
- * softmax, gx = g - exp(lp) * sum(g) for log-softmax.  gx may be either input. */
-int fs_softmax_backward_f32(const fs_batch *b, const float *p, const fs_strides *ps, const float *g,
-                            const fs_strides *gs, float *gx, const fs_strides *gxs);
-int fs_softmax_backward_f64(const fs_batch *b, const double *p, const fs_strides *ps, const double *g,
-                            const fs_strides *gs, double *gx, const fs_strides *gxs);
-int fs_log_softmax_backward_f32(const fs_batch *b, const float *lp, const fs_strides *lps, const float *g,
-                                const fs_strides *gs, float *gx, const fs_strides *gxs);
-int fs_log_softmax_backward_f64(const fs_batch *b, const double *lp, const fs_strides *lps, const double *g,
-                                const fs_strides *gs, double *gx, const fs_strides *gxs);
+/* The float and double kernels: fs_<op>_f32 / fs_<op>_f64 for each line of kernels.def,
+ * which says what each computes. */
+#define FS_KERNEL(op, params, args) int FS_NAME(op) params;
+#define FS_ARRAY(op) void FS_NAME(op)(const T *x, T *y, int64_t n);
+#include "kernels_each.h"
 
 /*
  * float16 (IEEE binary16 data passed as its uint16_t bits), computed in float
@@ -145,16 +97,6 @@ int fs_cross_entropy_f16(const fs_batch *b, const uint16_t *x, const fs_strides 
 int fs_bce_logits_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_bce_args *a,
                       double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, uint16_t *grad,
                       const fs_strides *gs);
-
-/* exp and log over an array with the vectorized functions of the active path
- * (exported for their accuracy tests); vexpneg is the softmax kernels' exp,
- * for x <= 0, which flushes results below the smallest normal number to 0. */
-void fs_vexp_f32(const float *x, float *y, int64_t n);
-void fs_vexp_f64(const double *x, double *y, int64_t n);
-void fs_vexpneg_f32(const float *x, float *y, int64_t n);
-void fs_vexpneg_f64(const double *x, double *y, int64_t n);
-void fs_vlog_f32(const float *x, float *y, int64_t n);
-void fs_vlog_f64(const double *x, double *y, int64_t n);
 
 /* Threads: the package's own pool (pool.h), one process-wide count.  n <= 0 restores
  * the default: FASTSOFTMAX_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs this

@@ -107,7 +107,7 @@ static int H(block_has_nan)(const T *x, int64_t n)
 /* y = F(x) elementwise with the vectorized functions, exported for their accuracy tests:
  * exp, the softmax kernels' exp of x <= 0, and log */
 #define FS_MAP_ARRAY(name, F, fill)                                                                     \
-    static void H(name)(const T *x, T *y, int64_t n)                                                   \
+    static void K(name)(const T *x, T *y, int64_t n)                                                   \
     {                                                                                                  \
         int64_t j = 0;                                                                                 \
         for (; j + LANES <= n; j += LANES)                                                             \
@@ -115,9 +115,9 @@ static int H(block_has_nan)(const T *x, int64_t n)
         if (j < n)                                                                                     \
             H(store_tail)(y + j, n - j, F(H(load_tail)(x + j, n - j, fill)));                          \
     }
-FS_MAP_ARRAY(vexp_array, VEXP, 0)
-FS_MAP_ARRAY(vexpneg_array, VEXPN, 0)
-FS_MAP_ARRAY(vlog_array, VLOG, 1)
+FS_MAP_ARRAY(vexp, VEXP, 0)
+FS_MAP_ARRAY(vexpneg, VEXPN, 0)
+FS_MAP_ARRAY(vlog, VLOG, 1)
 #undef FS_MAP_ARRAY
 
 /*

@@ -136,30 +136,15 @@ enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
 #undef H
 #undef K
 
-#define TCAT_(a, b) a##_##b
-#define TCAT(a, b) TCAT_(a, b)
-#define KN(op, dt) TCAT(TCAT(TCAT(fs, op), dt), ISA)
-
-/* the general vectorized exp over an array */
-static void TCAT(fs_vexp_f32, ISA)(const float *x, float *y, int64_t n) { vexp_array_f32(x, y, n); }
-static void TCAT(fs_vexp_f64, ISA)(const double *x, double *y, int64_t n) { vexp_array_f64(x, y, n); }
-static void TCAT(fs_vexpneg_f32, ISA)(const float *x, float *y, int64_t n) { vexpneg_array_f32(x, y, n); }
-static void TCAT(fs_vexpneg_f64, ISA)(const double *x, double *y, int64_t n) { vexpneg_array_f64(x, y, n); }
-static void TCAT(fs_vlog_f32, ISA)(const float *x, float *y, int64_t n) { vlog_array_f32(x, y, n); }
-static void TCAT(fs_vlog_f64, ISA)(const double *x, double *y, int64_t n) { vlog_array_f64(x, y, n); }
-static void TCAT(fs_h2f, ISA)(const uint16_t *x, float *y, int64_t n) { h2f_array(x, y, n); }
-static void TCAT(fs_f2h, ISA)(const float *x, uint16_t *y, int64_t n) { f2h_array(x, y, n); }
-
-const fs_kernel_table TCAT(fs_table, ISA) = {
-    KN(softmax, f32),       KN(softmax, f64),   KN(log_softmax, f32), KN(log_softmax, f64),
-    KN(logsumexp, f32),     KN(logsumexp, f64), KN(cross_entropy, f32), KN(cross_entropy, f64),
-    KN(sigmoid, f32),       KN(sigmoid, f64),   KN(bce_logits, f32),  KN(bce_logits, f64),
-    KN(softmax_backward, f32), KN(softmax_backward, f64), KN(log_softmax_backward, f32), KN(log_softmax_backward, f64),
-    /* exposed for the accuracy tests of the vectorized exp and log */
-    TCAT(fs_vexp_f32, ISA), TCAT(fs_vexp_f64, ISA), TCAT(fs_vexpneg_f32, ISA), TCAT(fs_vexpneg_f64, ISA),
-    TCAT(fs_vlog_f32, ISA), TCAT(fs_vlog_f64, ISA),
-    /* float16 conversions of src/half.c */
-    TCAT(fs_h2f, ISA),      TCAT(fs_f2h, ISA),
-    /* per-row helpers of rows.h */
-    rows_check_targets,     rows_sum,
+/* This instruction set's table: .softmax_f32 = fs_softmax_f32_<ISA>, ... (kernels.def) */
+#define FS_ISA_NAME(op) FS_CAT(FS_NAME(op), ISA)
+#define FS_KERNEL(op, params, args) .FS_CAT(op, DT) = FS_ISA_NAME(op),
+#define FS_ARRAY(op) .FS_CAT(op, DT) = FS_ISA_NAME(op),
+const fs_kernel_table FS_CAT(fs_table, ISA) = {
+#include "kernels_each.h"
+    .h2f = h2f_array,
+    .f2h = f2h_array,
+    .check_targets = rows_check_targets,
+    .sum_rows = rows_sum,
 };
+#undef FS_ISA_NAME
