@@ -8,6 +8,7 @@ package's own pool over POSIX threads (src/pool.c; no OpenMP runtime).  Set
 FASTSOFTMAX_NATIVE=1 to add -march=native for a local build, FASTSOFTMAX_THREADS=0
 to build without threads (every kernel on its calling thread).
 """
+import glob
 import os
 import platform
 import sys
@@ -23,15 +24,15 @@ sources = [
     "fastsoftmax/_kernels.pyx",
     "src/dispatch.c",
     "src/pool.c",
-    "src/half.c",
-    "src/kernels_baseline.c",
+    "src/half/half.c",
+    "src/isa/baseline.c",
 ]
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if is_x86_64 and not msvc:
-    sources += ["src/kernels_avx2.c", "src/kernels_avx512.c"]
+    sources += ["src/isa/avx2.c", "src/isa/avx512.c"]
     define_macros += [("FS_HAVE_AVX2", "1"), ("FS_HAVE_AVX512", "1")]
     if os.environ.get("FASTSOFTMAX_AVX512_AS_AVX2") == "1":
-        # validation build: the AVX-512 source compiled for AVX2 (see src/kernels_avx512.c)
+        # validation build: the AVX-512 source compiled for AVX2 (see src/isa/avx512.c)
         define_macros.append(("FS_AVX512_AS_AVX2", "1"))
 
 threads = os.environ.get("FASTSOFTMAX_THREADS", "1") != "0" and not msvc  # Win32 threads: not yet
@@ -61,8 +62,7 @@ setup(
             define_macros=define_macros,
             extra_compile_args=extra_compile_args,
             extra_link_args=extra_link_args,
-            depends=["src/fastsoftmax.h", "src/dispatch.h", "src/simd.h", "src/kernels_isa.h", "src/kernels_dtype.h",
-                     "src/kernels_rowwise.h", "src/half_convert.h", "src/rows.h", "src/pool.h", "src/kernels.def", "src/kernels_each.h"],
+            depends=sorted(glob.glob("src/**/*.h", recursive=True) + ["src/kernels.def"]),
         )
     ],
 )

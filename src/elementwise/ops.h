@@ -3,7 +3,7 @@
  * the logistic sigmoid, the fused binary cross-entropy with logits, and the
  * vector-Jacobian products of softmax and log-softmax.
  *
- * Included by kernels_isa.h once per dtype, after kernels_dtype.h, with the
+ * Included by isa/kernels_isa.h once per dtype, after softmax/family.h, with the
  * same macros (T, V, LANES, VLOAD, ..., H, K).
  *
  * Layout is that of the softmax kernels: rows of n_classes elements at
@@ -11,6 +11,11 @@
  * whose class stride is not 1 is gathered into a per-thread scratch row (and
  * its outputs scattered back).  How rows are cut into units of work: rw_plan.
  */
+
+#ifndef FS_ELEMENTWISE_KINDS
+#define FS_ELEMENTWISE_KINDS
+enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
+#endif
 
 #define CHUNK 8192
 #define SUB_ITERS_RW 16 /* additions of float sums before they are widened to double */

@@ -1,6 +1,6 @@
 /*
  * float16 <-> float conversion of contiguous arrays for one instruction set
- * (included by kernels_isa.h; exported through the kernel table for half.c).
+ * (included by isa/kernels_isa.h; exported through the kernel table for half/half.c).
  * With F16C (the AVX2 and AVX-512 paths) the hardware converts 8 lanes at a
  * time; otherwise the portable code below does, with integer operations.
  */

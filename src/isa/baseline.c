@@ -2,4 +2,4 @@
  * 16-byte vectors everywhere else (GCC lowers them to scalar code if needed). */
 #define FS_VBYTES 16
 #define ISA baseline
-#include "kernels_isa.h"
+#include "isa/kernels_isa.h"

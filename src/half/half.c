@@ -2,7 +2,7 @@
  * float16 entry points.  float16 data (IEEE binary16, passed as its uint16_t
  * bits) is computed in float32 by the float kernels, one unit of rows at a
  * time (the conversions are those of the active instruction set, see
- * half_convert.h): a unit's rows are converted into a per-thread float scratch block of
+ * half/convert.h): a unit's rows are converted into a per-thread float scratch block of
  * about UNIT_ELEMS elements (it stays in L2), the float kernel runs on the
  * block in place, and its outputs are rounded once to float16 into place.  No
  * float copy of the whole array is made (a single row longer than the unit is

@@ -9,7 +9,7 @@
 #pragma GCC target("avx2,fma,f16c")
 #define FS_VBYTES 32
 #define ISA avx2
-#include "kernels_isa.h"
+#include "isa/kernels_isa.h"
 #else
 typedef int fs_avx2_not_compiled; /* ISO C forbids an empty translation unit */
 #endif

@@ -17,7 +17,7 @@
 #endif
 #define FS_VBYTES 64
 #define ISA avx512
-#include "kernels_isa.h"
+#include "isa/kernels_isa.h"
 #else
 typedef int fs_avx512_not_compiled; /* ISO C forbids an empty translation unit */
 #endif

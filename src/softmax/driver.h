@@ -1,0 +1,153 @@
+/* The softmax family, one dtype (see family.h): the batch driver, H(run): which path a job
+ * takes, and its split over the threads. */
+
+/* Scratch rows of one thread: gathered logits/output, gathered targets, exponentials. */
+typedef struct {
+    T *bx, *bu, *eb;
+} H(scratchset);
+
+static int H(scratch_alloc)(H(scratchset) *w, const H(job) *J)
+{
+    const int64_t c = J->b->n_classes;
+    const int need_bx = J->xs->cls != 1 || (J->y && J->ys->cls != 1);
+    const int need_bu = J->kind == KIND_CROSS_ENTROPY && J->ce->prob && J->ce->prob_strides.cls != 1;
+    const int need_eb = J->y && J->kind != KIND_LOG_SOFTMAX && c * (int64_t)sizeof(T) <= STORE_BYTES;
+    int s1 = H(scratch)(&w->bx, need_bx, c);
+    int s2 = H(scratch)(&w->bu, need_bu, c);
+    int s3 = H(scratch)(&w->eb, need_eb, c);
+    return s1 == FS_OK && s2 == FS_OK && s3 == FS_OK ? FS_OK : FS_ENOMEM;
+}
+
+static void H(scratch_free)(H(scratchset) *w)
+{
+    free(w->bx);
+    free(w->bu);
+    free(w->eb);
+}
+
+/* A batch job's split into runs for fs_parallel: the runs of tiles, of pipelined rows or of
+ * rows that the threads take as they free up. */
+typedef struct {
+    const H(job) *J;
+    int64_t nrows, ntiles, per, nruns;
+    int dense, split_nt;
+} H(runs);
+
+/* Short rows: runs of `per` tiles of LANES rows. */
+static int H(tile_runs)(fs_par *p, void *ctx)
+{
+    const H(runs) *R = (const H(runs) *)ctx;
+    const H(job) *J = R->J;
+    const int64_t c = J->b->n_classes, nrows = R->nrows, ntiles = R->ntiles, per = R->per;
+    /* the dense cross-entropy's scratch for a run: sums of exponentials, then weights */
+    const int dense_ce = R->dense && J->kind == KIND_CROSS_ENTROPY;
+    T *sums = dense_ce ? (T *)malloc((size_t)(2 * per * LANES) * sizeof(T)) : NULL;
+    int status = dense_ce && !sums ? FS_ENOMEM : FS_OK;
+    for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
+        const int64_t lo = run * per, hi = lo + per < ntiles ? lo + per : ntiles;
+        /* a dense tile reads up to LANES - 1 elements past its rows (and never uses them):
+         * within the array, and when the output overwrites the input, within this run */
+        const int64_t row_hi = hi * LANES < nrows ? hi * LANES : nrows;
+        const int64_t end = (J->y == J->x ? row_hi : nrows) * c;
+        int64_t tile = lo;
+        const int clean = dense_ce && (J->ce->targets_checked ||
+                                       H(targets_clean)(J->ce->target + lo * LANES, row_hi - lo * LANES, c,
+                                                        J->ce->ignore_index));
+        /* dense: the tiles with (tile + 1) LANES c + LANES <= end */
+        int64_t dense_hi = R->dense && end >= LANES ? (end - LANES) / (LANES * c) : lo;
+        if (dense_hi > hi)
+            dense_hi = hi;
+        for (; tile < dense_hi && status == FS_OK; tile++) {
+            const int64_t k = (tile - lo) * LANES;
+            status = H(process_tile_dense)(J, tile * LANES, sums ? sums + k : NULL,
+                                           sums ? sums + per * LANES + k : NULL, clean);
+        }
+        if (sums && status == FS_OK)
+            H(dense_losses)(J, lo * LANES, (tile - lo) * LANES, sums, sums + per * LANES);
+        for (; tile < hi && status == FS_OK; tile++) {
+            const int64_t n0 = tile * LANES;
+            status = H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
+        }
+    }
+    free(sums);
+    return status;
+}
+
+/* Rows that fit the scratch row: runs of `per` rows, each run pipelined. */
+static int H(pipelined_runs)(fs_par *p, void *ctx)
+{
+    const H(runs) *R = (const H(runs) *)ctx;
+    const H(job) *J = R->J;
+    T *ebuf = (T *)malloc((size_t)J->b->n_classes * sizeof(T));
+    int status = ebuf ? FS_OK : FS_ENOMEM;
+    for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
+        const int64_t lo = run * R->per, hi = lo + R->per < R->nrows ? lo + R->per : R->nrows;
+        status = H(run_pipelined)(J, lo, hi, ebuf);
+    }
+    free(ebuf);
+    if (J->nt)
+        FS_SFENCE();
+    return status;
+}
+
+/* Any other rows: runs of `per` rows, one row at a time (long rows in pieces, split over
+ * split_nt threads when the rows are done one after the other). */
+static int H(row_runs)(fs_par *p, void *ctx)
+{
+    const H(runs) *R = (const H(runs) *)ctx;
+    const H(job) *J = R->J;
+    H(scratchset) w;
+    int status = H(scratch_alloc)(&w, J);
+    for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
+        const int64_t lo = run * R->per, hi = lo + R->per < R->nrows ? lo + R->per : R->nrows;
+        for (int64_t n = lo; n < hi && status == FS_OK; n++)
+            status = H(process_row)(J, n, w.bx, w.bu, w.eb, R->split_nt);
+    }
+    H(scratch_free)(&w);
+    if (J->nt)
+        FS_SFENCE();
+    return status;
+}
+
+static int H(run)(const H(job) *Jin)
+{
+    H(job) job = *Jin;
+    const H(job) *J = &job;
+    const int64_t c = J->b->n_classes, nrows = J->b->n_outer * J->b->n_inner;
+    int nt = fs_plan_threads(nrows * (c > 0 ? c : 1));
+    if (nrows <= 0)
+        return FS_OK;
+    H(runs) R = {J, nrows, 0, 0, 0, 0, 1};
+    if (H(tile_ok)(J)) {
+        R.ntiles = (nrows + LANES - 1) / LANES;
+        R.dense = H(dense_ok)(J);
+        if (nt > R.ntiles)
+            nt = (int)R.ntiles;
+        R.per = fs_run_length(R.ntiles, nt, 4);
+        R.nruns = (R.ntiles + R.per - 1) / R.per;
+        return fs_parallel(nt, R.nruns, H(tile_runs), &R);
+    }
+    /* outputs larger than the caches go to memory with streaming stores, unless their rows are short
+     * and not whole cache lines: then every row boundary streams two partial lines, which cost more
+     * than the reads for ownership that normal stores add (rows of 65..256 floats ran 2x slower) */
+    const int64_t row_bytes = c * (int64_t)sizeof(T);
+    job.nt = J->y && nrows * row_bytes >= fs_tuning.stream_min_bytes &&
+             (row_bytes >= NT_MIN_ROW_BYTES || row_bytes % 64 == 0);
+    if (H(pipeline_ok)(J) && nrows >= 2) {
+        if (nt > nrows / 2)
+            nt = (int)(nrows / 2); /* at least two rows per thread, or there is nothing to overlap */
+        if (nt < 1)
+            nt = 1;
+        R.per = fs_run_length(nrows, nt, 2); /* a run pipelines its rows */
+        R.nruns = (nrows + R.per - 1) / R.per;
+        return fs_parallel(nt, R.nruns, H(pipelined_runs), &R);
+    }
+    if (nrows < nt) {
+        /* fewer rows than threads: long rows one after the other, each split over the threads */
+        R.split_nt = c >= fs_tuning.split_min_classes ? nt : 1;
+        nt = c >= fs_tuning.split_min_classes ? 1 : (int)nrows;
+    }
+    R.per = fs_run_length(nrows, nt, 1);
+    R.nruns = (nrows + R.per - 1) / R.per;
+    return fs_parallel(nt, R.nruns, H(row_runs), &R);
+}

@@ -1,0 +1,171 @@
+/* The softmax family, one dtype (see family.h): the batch driver's rows, one at a time. */
+
+static void H(gather)(T *dst, const T *src, int64_t n, int64_t stride)
+{
+    for (int64_t j = 0; j < n; j++)
+        dst[j] = src[j * stride];
+}
+
+static void H(scatter)(T *dst, int64_t stride, const T *src, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        dst[j * stride] = src[j];
+}
+
+/* Scratch row for gathered (non unit class stride) rows; NULL when not needed. */
+static int H(scratch)(T **buf, int needed, int64_t c)
+{
+    *buf = NULL;
+    if (!needed || c == 0)
+        return FS_OK;
+    *buf = (T *)malloc((size_t)c * sizeof(T));
+    return *buf ? FS_OK : FS_ENOMEM;
+}
+
+/* What a row needs between its setup and its finish (ctx points into it). */
+typedef struct {
+    H(rowop) op;
+    H(plan_fn) plan;
+    void *ctx;
+    double lse;
+    H(ce_ctx) ce;
+    int done; /* an ignored row, already written */
+} H(rowstate);
+
+/*
+ * Per-kernel setup of row n: its plan, the cross-entropy target and options.
+ * xc is the contiguous row, u its probability-target row (or NULL), yr the
+ * output row in memory (for the zeros of an ignored row).
+ */
+static int H(row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *yr, int64_t ys_cls, int want_out,
+                        H(rowstate) *rs)
+{
+    const int64_t c = J->b->n_classes;
+    /* field by field: a memset of the struct (rep stos) cost more than a short row */
+    H(rowop) *op0 = &rs->op;
+    op0->want_dot = op0->may_store = op0->nt = op0->mode = op0->has_c = 0;
+    op0->u = op0->w = NULL;
+    op0->ebuf = NULL;
+    op0->alpha = op0->beta = op0->hdelta = op0->a = 0.0;
+    op0->hole = -1;
+    op0->alpha_g = op0->beta_g = 0;
+    rs->ctx = NULL;
+    rs->done = 0;
+    switch (J->kind) {
+    case KIND_SOFTMAX:
+        rs->op.may_store = 1;
+        rs->plan = H(plan_softmax);
+        return FS_OK;
+    case KIND_LOG_SOFTMAX:
+        rs->plan = H(plan_log_softmax);
+        return FS_OK;
+    case KIND_LOGSUMEXP:
+        rs->plan = H(plan_logsumexp);
+        rs->ctx = &rs->lse;
+        return FS_OK;
+    default:
+        break;
+    }
+    const fs_ce_args *a = J->ce;
+    H(ce_ctx) *ce = &rs->ce;
+    H(rowop) *op = &rs->op;
+    ce->args = a;
+    ce->prob = a->prob != NULL;
+    ce->smoothing = a->label_smoothing != 0.0;
+    ce->want_grad = want_out;
+    ce->alpha = 1.0 - a->label_smoothing;
+    ce->beta = a->label_smoothing / (double)c;
+    ce->wsum = J->wsum;
+    ce->loss = 0.0;
+    op->w = (const T *)a->weight;
+    op->may_store = 1;
+    rs->plan = H(plan_cross_entropy);
+    rs->ctx = ce;
+    if (ce->prob) {
+        op->u = u;
+        op->want_dot = 1;
+        op->alpha = ce->alpha;
+        op->beta = ce->beta;
+    } else {
+        const int64_t y = a->target[n];
+        if (y == a->ignore_index) {
+            J->loss_rows[n] = 0.0;
+            if (yr)
+                for (int64_t j = 0; j < c; j++)
+                    yr[j * ys_cls] = 0;
+            rs->done = 1;
+            return FS_OK;
+        }
+        if (y < 0 || y >= c)
+            return FS_EINDEX;
+        ce->xy = (double)xc[y]; /* before pass 1 may overwrite it (in place) */
+        ce->wy = op->w ? (double)op->w[y] : 1.0;
+        op->want_dot = ce->smoothing;
+        /* the one-hot term of the gradient, added by the output pass */
+        op->hole = y;
+        op->hdelta = -a->grad_scale * ce->alpha * ce->wy;
+    }
+    return FS_OK;
+}
+
+/* The logsumexp of row xc computed as v, with torch.logsumexp's special values: a row of
+ * all -inf gives -inf, one with +inf gives +inf, one with NaN gives NaN. */
+static T H(lse_value)(const T *xc, int64_t c, T v)
+{
+    if (!(v - v == 0)) {
+        T m = H(block_max)(xc, c);
+        v = H(block_has_nan)(xc, c) ? (T)NAN : (m == INFINITY || m == -INFINITY) ? m : v;
+    }
+    return v;
+}
+
+/* Per-kernel finish of row n (xc unchanged for logsumexp). */
+static void H(row_end)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs)
+{
+    const int64_t c = J->b->n_classes;
+    if (J->kind == KIND_LOGSUMEXP) {
+        J->lse[n] = H(lse_value)(xc, c, (T)rs->lse);
+    } else if (J->kind == KIND_CROSS_ENTROPY) {
+        J->loss_rows[n] = rs->ce.loss;
+    }
+}
+
+/* One row n of the batch; bx, bu: scratch rows (used when the class stride is not 1). */
+static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, T *eb, int split_nt)
+{
+    const int64_t c = J->b->n_classes;
+    const int64_t o = n / J->b->n_inner, i = n % J->b->n_inner;
+    const T *xr = J->x + o * J->xs->outer + i * J->xs->inner;
+    T *yr = J->y ? J->y + o * J->ys->outer + i * J->ys->inner : NULL;
+    const int gx = J->xs->cls != 1, gy = yr && J->ys->cls != 1;
+    const T *xc = xr, *u = NULL;
+    if (gx) {
+        H(gather)(bx, xr, c, J->xs->cls);
+        xc = bx;
+    }
+    T *yc = gy ? bx : yr; /* in place in the scratch row: each element is read before it is written */
+    if (J->kind == KIND_CROSS_ENTROPY && J->ce->prob) {
+        const fs_strides *ps = &J->ce->prob_strides;
+        u = (const T *)J->ce->prob + o * ps->outer + i * ps->inner;
+        if (ps->cls != 1) {
+            H(gather)(bu, u, c, ps->cls);
+            u = bu;
+        }
+    }
+    H(rowstate) rs;
+    int status = H(row_begin)(J, n, xc, u, yr, yr ? J->ys->cls : 0, yr != NULL, &rs);
+    if (status != FS_OK || rs.done)
+        return status;
+    rs.op.ebuf = eb;
+    rs.op.nt = J->nt && !gy;
+    if (c >= fs_tuning.split_min_classes)
+        status = H(run_row_pieces)(xc, yc, c, &rs.op, rs.plan, rs.ctx, split_nt);
+    else
+        H(run_row)(xc, yc, c, &rs.op, rs.plan, rs.ctx);
+    if (status != FS_OK)
+        return status;
+    H(row_end)(J, n, xc, &rs);
+    if (gy)
+        H(scatter)(yr, J->ys->cls, bx, c);
+    return FS_OK;
+}

@@ -1,0 +1,43 @@
+/* The softmax family, one dtype (see family.h): softmax, log_softmax and logsumexp, each
+ * a plan (what a row's output pass does with its statistics) and an exported kernel. */
+
+static void H(plan_softmax)(H(rowop) *op, const H(rowstat) *st, void *ctx)
+{
+    (void)st;
+    (void)ctx;
+    op->mode = OUT_EXP;
+    op->a = 1.0;
+    op->has_c = 0;
+}
+
+static void H(plan_log_softmax)(H(rowop) *op, const H(rowstat) *st, void *ctx)
+{
+    (void)st;
+    (void)ctx;
+    op->mode = OUT_LOG;
+}
+
+static void H(plan_logsumexp)(H(rowop) *op, const H(rowstat) *st, void *ctx)
+{
+    op->mode = OUT_NONE;
+    *(double *)ctx = (double)st->m + st->logs;
+}
+
+
+int K(softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
+{
+    H(job) J = {KIND_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0, 0};
+    return H(run)(&J);
+}
+
+int K(log_softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
+{
+    H(job) J = {KIND_LOG_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0, 0};
+    return H(run)(&J);
+}
+
+int K(logsumexp)(const fs_batch *b, const T *x, const fs_strides *xs, T *out)
+{
+    H(job) J = {KIND_LOGSUMEXP, b, x, xs, NULL, xs, out, NULL, NULL, 0.0, 0};
+    return H(run)(&J);
+}

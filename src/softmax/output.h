@@ -1,0 +1,143 @@
+/* The softmax family, one dtype (see family.h): the output pass of a row. */
+
+/* y = (x - m) - rest */
+static void H(write_shift)(const T *x, T *y, int64_t n, T m, T rest)
+{
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        VSTORE(y + j, (VLOAD(x + j) - m) - rest);
+    for (; j < n; j++)
+        y[j] = (x[j] - m) - rest;
+}
+
+/* v[k] += d in double, rounded once; out of line so that the loops below keep their vector in a
+ * register (an indexed store into it made GCC spill it to the stack on every iteration) */
+static __attribute__((noinline)) V H(add_at)(V v, int64_t k, double d)
+{
+    v[k] = (T)((double)v[k] + d);
+    return v;
+}
+
+/* out[hole - base] += hdelta when hole falls in this vector */
+#define ADD_AT_HOLE(out, base)                                                                         \
+    if (__builtin_expect((uint64_t)(hole - (base)) < (uint64_t)LANES, 0))                              \
+        out = H(add_at)(out, hole - (base), hdelta);
+
+/* One vector of the output pass below, at src + j. */
+FS_INLINE V H(out_vec)(const T *src, const T *u, const T *w, int64_t j, V vm, T a, T alpha, T beta,
+                       const int stored, const int has_u, const int has_w, const int has_c)
+{
+    V v = VLOAD(src + j);
+    V ex = stored ? v : VEXPN(v - vm);
+    if (!has_c)
+        return ex * a;
+    V c = has_u ? VLOAD(u + j) * alpha + beta : VSPLAT(beta);
+    if (has_w)
+        c *= VLOAD(w + j);
+    return ex * a - c;
+}
+
+/* The same for the k < LANES elements at src + j (the head and tail of the output pass). */
+FS_INLINE V H(out_part)(const T *src, const T *u, const T *w, int64_t j, int64_t k, V vm, T a, T alpha,
+                        T beta, const int stored, const int has_u, const int has_w, const int has_c)
+{
+    V v = H(load_tail)(src + j, k, stored ? 0 : -INFINITY);
+    V ex = stored ? v : VEXPN(v - vm);
+    if (!has_c)
+        return ex * a;
+    V c = has_u ? H(load_tail)(u + j, k, 0) * alpha + beta : VSPLAT(beta);
+    if (has_w)
+        c *= H(load_tail)(w + j, k, 0);
+    return ex * a - c;
+}
+
+/*
+ * Output pass over n elements: g = E * a - (u ? alpha u + beta : beta) * (w ? w : 1),
+ * where E = src (exponentials stored by pass 1) or exp(src - m) (recomputed),
+ * and g[hole] += hdelta (the target's term of the cross-entropy gradient; hole
+ * -1: none).  It is added before the store, never read back: reading back a
+ * streamed line waits for it to reach memory.
+ * Softmax is the case without the c term (has_c = 0).  The variants are
+ * generated from one body by constant flags.
+ */
+FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha,
+                              T beta, const int stored, const int has_u, const int has_w, const int has_c,
+                              const int nt, int64_t hole, double hdelta)
+{
+    const V vm = VSPLAT(m);
+    int64_t j = 0;
+    if (nt) {
+        /* elements up to the first VBYTES-aligned output address, as a tail */
+        int64_t head = (int64_t)(((uintptr_t)0 - (uintptr_t)g) % FS_VBYTES) / (int64_t)sizeof(T);
+        if (head > n)
+            head = n;
+        if (head > 0) {
+            V ex = H(out_part)(src, u, w, 0, head, vm, a, alpha, beta, stored, has_u, has_w, has_c);
+            ADD_AT_HOLE(ex, 0)
+            H(store_tail)(g, head, ex);
+            j = head;
+        }
+    }
+    /* the vector that holds the hole (if any) is done on its own, so that the loops test nothing
+     * per vector; two vectors per iteration share the loop's instructions */
+    const int64_t hv = hole >= j && hole < n ? j + (hole - j) / LANES * LANES : n;
+#define OUT_VEC(k) H(out_vec)(src, u, w, k, vm, a, alpha, beta, stored, has_u, has_w, has_c)
+#define PUT(k, v)                                                                                      \
+    if (nt)                                                                                            \
+        VSTREAM(g + (k), v);                                                                           \
+    else                                                                                               \
+        VSTORE(g + (k), v);
+    for (int part = 0; part < 2; part++) {
+        const int64_t stop = part == 0 ? hv : n;
+        for (; j + 2 * LANES <= stop; j += 2 * LANES) {
+            V o0 = OUT_VEC(j), o1 = OUT_VEC(j + LANES);
+            PUT(j, o0)
+            PUT(j + LANES, o1)
+        }
+        for (; j + LANES <= stop; j += LANES) {
+            V o0 = OUT_VEC(j);
+            PUT(j, o0)
+        }
+        if (part == 0 && hv + LANES <= n) {
+            V o0 = OUT_VEC(hv);
+            ADD_AT_HOLE(o0, hv)
+            PUT(hv, o0)
+            j = hv + LANES;
+        }
+    }
+#undef OUT_VEC
+#undef PUT
+    if (j < n) {
+        V ex = H(out_part)(src, u, w, j, n - j, vm, a, alpha, beta, stored, has_u, has_w, has_c);
+        ADD_AT_HOLE(ex, j)
+        H(store_tail)(g + j, n - j, ex);
+    }
+}
+#undef ADD_AT_HOLE
+
+#define OUTPUT_VARIANTS(stored, nt)                                                                    \
+    if (!has_c)                                                                                        \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 0, nt, hole, hdelta);                       \
+    else if (u && w)                                                                                   \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 1, 1, nt, hole, hdelta);                       \
+    else if (u)                                                                                        \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 1, 0, 1, nt, hole, hdelta);                       \
+    else if (w)                                                                                        \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 1, 1, nt, hole, hdelta);                       \
+    else                                                                                               \
+        H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 1, nt, hole, hdelta);
+
+static void H(output_range)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha, T beta,
+                            int stored, int has_c, int nt, int64_t hole, double hdelta)
+{
+    if (stored && nt) {
+        OUTPUT_VARIANTS(1, 1)
+    } else if (stored) {
+        OUTPUT_VARIANTS(1, 0)
+    } else if (nt) {
+        OUTPUT_VARIANTS(0, 1)
+    } else {
+        OUTPUT_VARIANTS(0, 0)
+    }
+}
+#undef OUTPUT_VARIANTS

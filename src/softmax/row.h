@@ -1,0 +1,136 @@
+/* The softmax family, one dtype (see family.h): one row, or one long row in pieces. */
+
+/*
+ * What the output pass of a row does, decided from its statistics by the
+ * kernel's plan function (pass 1 needs only the first group of fields).
+ */
+typedef struct {
+    /* pass 1 */
+    int want_dot;
+    const T *u, *w;      /* probability-target row (or NULL) and class weights (or NULL) */
+    double alpha, beta;
+    int may_store;       /* the output pass writes exponentials: pass 1 may store them */
+    T *ebuf;             /* scratch row for them (STORE_BYTES), or NULL */
+    int nt;              /* write the output with streaming stores */
+    int64_t hole;        /* output index that gets hdelta added (the target's gradient term), or -1 */
+    double hdelta;
+    /* output pass, set by the plan */
+    int mode;            /* OUT_NONE, OUT_EXP: g = p * a - c_j, OUT_LOG: y = log p */
+    double a;            /* multiplies p_j = exp(x_j - m) / s */
+    T alpha_g, beta_g;   /* c_j = (u ? alpha_g u_j + beta_g : beta_g) * (w ? w_j : 1) */
+    int has_c;
+} H(rowop);
+
+typedef void (*H(plan_fn))(H(rowop) *op, const H(rowstat) *st, void *ctx);
+
+/* Output pass over the range [lo, lo + n) of a row whose statistics are final. */
+static void H(output_plain)(const H(rowop) *op, const H(rowstat) *st, const T *x, T *g, int64_t lo, int64_t n)
+{
+    if (op->mode == OUT_NONE || n <= 0)
+        return;
+    if (st->s != st->s) { /* NaN row, as in PyTorch */
+        for (int64_t j = 0; j < n; j++)
+            g[lo + j] = (T)NAN;
+        return;
+    }
+    if (op->mode == OUT_LOG) {
+        H(write_shift)(x + lo, g + lo, n, st->m, (T)st->logs);
+        return;
+    }
+    H(output_range)(x + lo, g + lo, op->u ? op->u + lo : NULL, op->w ? op->w + lo : NULL, n, st->m,
+                    (T)(op->a / st->s), op->alpha_g, op->beta_g, 0, op->has_c, op->nt, op->hole - lo, op->hdelta);
+}
+
+/* One row on the calling thread. */
+static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) plan, void *ctx)
+{
+    H(rowstat) st;
+    H(stats_init)(&st);
+    T *e = op->may_store && op->ebuf && g && c * (int64_t)sizeof(T) <= STORE_BYTES ? op->ebuf : NULL;
+    H(stats_add)(&st, x, c, op->want_dot, op->u, op->w, op->alpha, op->beta, e, 0);
+    H(stats_finish)(&st);
+    plan(op, &st, ctx);
+    if (!st.stored || op->mode != OUT_EXP || st.s != st.s) {
+        H(output_plain)(op, &st, x, g, 0, c);
+        return;
+    }
+    /* exponentials stored per block relative to that block's running max: rescale */
+    for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
+        int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
+        T ab = (T)(op->a / st.s * exp((double)st.bm[b0 / BLOCK] - (double)st.m));
+        H(output_range)(e + b0, g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st.m, ab,
+                        op->alpha_g, op->beta_g, 1, op->has_c, op->nt, op->hole - b0, op->hdelta);
+    }
+}
+
+/*
+ * A long row (at least fs_tuning.split_min_classes elements) in pieces of a size that
+ * depends only on that threshold, never on the thread count: each piece reduced on its
+ * own, the partial (max, sum) pairs merged in piece order (sums rescaled to the common
+ * max), then the output written piece by piece.  The pieces go to up to nt threads as
+ * they free up (a row alone in its call), or all to the calling thread (rows spread over
+ * the threads); the result is the same either way, bit for bit.
+ */
+typedef struct {
+    const T *x;
+    T *g;
+    int64_t c, piece, npieces;
+    H(rowop) *op;
+    H(rowstat) *parts, total;
+} H(pieces);
+
+static int64_t H(piece_length)(void)
+{
+    /* a quarter of the threshold in whole blocks: 8 blocks (16384 elements) by default */
+    const int64_t blocks = (fs_tuning.split_min_classes + BLOCK - 1) / BLOCK / 4;
+    return (blocks > 1 ? blocks : 1) * BLOCK;
+}
+
+static int H(piece_stats)(fs_par *p, void *ctx)
+{
+    H(pieces) *P = (H(pieces) *)ctx;
+    const H(rowop) *op = P->op;
+    for (int64_t k; (k = fs_par_next(p)) >= 0;) {
+        const int64_t lo = k * P->piece, hi = lo + P->piece < P->c ? lo + P->piece : P->c;
+        H(stats_init)(&P->parts[k]);
+        H(stats_add)(&P->parts[k], P->x + lo, hi - lo, op->want_dot, op->u ? op->u + lo : NULL,
+                     op->w ? op->w + lo : NULL, op->alpha, op->beta, NULL, 0);
+    }
+    return FS_OK;
+}
+
+static int H(piece_output)(fs_par *p, void *ctx)
+{
+    H(pieces) *P = (H(pieces) *)ctx;
+    /* last pieces first: what pass 1 read last may still be in the shared cache */
+    for (int64_t k; (k = fs_par_next(p)) >= 0;) {
+        const int64_t lo = (P->npieces - 1 - k) * P->piece, hi = lo + P->piece < P->c ? lo + P->piece : P->c;
+        H(output_plain)(P->op, &P->total, P->x, P->g, lo, hi - lo);
+    }
+    if (P->op->nt)
+        FS_SFENCE();
+    return FS_OK;
+}
+
+static int H(run_row_pieces)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) plan, void *ctx, int nt)
+{
+    H(pieces) P;
+    P.x = x;
+    P.g = g;
+    P.c = c;
+    P.op = op;
+    P.piece = H(piece_length)();
+    P.npieces = (c + P.piece - 1) / P.piece;
+    P.parts = (H(rowstat) *)malloc((size_t)P.npieces * sizeof(H(rowstat)));
+    if (!P.parts)
+        return FS_ENOMEM;
+    fs_parallel(nt, P.npieces, H(piece_stats), &P);
+    P.total = P.parts[0];
+    for (int64_t k = 1; k < P.npieces; k++)
+        H(stats_merge)(&P.total, &P.parts[k]);
+    H(stats_finish)(&P.total);
+    plan(op, &P.total, ctx);
+    fs_parallel(nt, P.npieces, H(piece_output), &P);
+    free(P.parts);
+    return FS_OK;
+}
