@@ -24,6 +24,26 @@ static void H(add_z_loss)(double z, double w, double lse, double scale, double *
 }
 
 /*
+ * The loss of a row with an index target, and its gradient's coefficient of p_j (*a):
+ *   loss = alpha w_y (lse - x_y) + beta sum_j w_j (lse - x_j),
+ *   a = scale (alpha w_y + beta W) (+ the z-loss's), with lse = m + logs, and
+ * dot = sum_j w_j (m - x_j) when smoothing.  One formula for every path: the row plan
+ * below and the tiles of driver_tile.h (driver_dense.h has the case alpha = 1, beta = 0,
+ * z = 0 in vectors: w_y ((m - x_y) + logs)).
+ */
+FS_INLINE double H(ce_index_row)(double alpha, double beta, double wsum, int smoothing, double z, double scale,
+                                 double m, double logs, double xy, double wy, double dot, double *a)
+{
+    double loss = alpha * wy * ((m - xy) + logs);
+    if (smoothing)
+        loss += beta * (wsum * logs + dot);
+    /* without smoothing only w_y enters (an infinite weight elsewhere must not give 0 * inf) */
+    *a = scale * (alpha * wy + (smoothing ? beta * wsum : 0.0));
+    H(add_z_loss)(z, wy, m + logs, scale, &loss, a);
+    return loss;
+}
+
+/*
  * Per-row loss and gradient coefficients (see reference.py for the formulas):
  *   index targets: loss = (1-eps) w_y (lse - x_y) + (eps/C) sum_j w_j (lse - x_j),
  *                  g_j = s [(1-eps) w_y (p_j - [j = y]) + (eps/C)(W p_j - w_j)];
@@ -45,12 +65,8 @@ static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx
         op->beta_g = (T)(scale * k->beta);
         op->has_c = 1;
     } else {
-        k->loss = k->alpha * k->wy * (((double)st->m - k->xy) + logs);
-        if (k->smoothing)
-            k->loss += k->beta * (k->wsum * logs + st->dot);
-        /* without smoothing only w_y enters (an infinite weight elsewhere must not give 0 * inf) */
-        op->a = scale * (k->alpha * k->wy + (k->smoothing ? k->beta * k->wsum : 0.0));
-        H(add_z_loss)(k->args->z_loss, k->wy, (double)st->m + logs, scale, &k->loss, &op->a);
+        k->loss = H(ce_index_row)(k->alpha, k->beta, k->wsum, k->smoothing, k->args->z_loss, scale,
+                                  (double)st->m, logs, k->xy, k->wy, st->dot, &op->a);
         op->alpha_g = 0;
         op->beta_g = (T)(scale * k->beta);
         op->has_c = k->smoothing;
@@ -58,6 +74,53 @@ static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx
     op->mode = k->want_grad ? OUT_EXP : OUT_NONE;
 }
 
+/*
+ * The setup of row n (the driver's row_begin): the options into ce, what pass 1 and the
+ * output pass need into op.  xc is the contiguous row, u its probability-target row (or
+ * NULL), yr the output row in memory (class stride ys_cls), zeroed for an ignored row,
+ * which is then *done.
+ */
+static int H(ce_row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *yr, int64_t ys_cls,
+                           int want_out, H(rowop) *op, H(ce_ctx) *ce, int *done)
+{
+    const int64_t c = J->b->n_classes;
+    const fs_ce_args *a = J->ce;
+    ce->args = a;
+    ce->prob = a->prob != NULL;
+    ce->smoothing = a->label_smoothing != 0.0;
+    ce->want_grad = want_out;
+    ce->alpha = 1.0 - a->label_smoothing;
+    ce->beta = a->label_smoothing / (double)c;
+    ce->wsum = J->wsum;
+    ce->loss = 0.0;
+    op->w = (const T *)a->weight;
+    op->may_store = 1;
+    if (ce->prob) {
+        op->u = u;
+        op->want_dot = 1;
+        op->alpha = ce->alpha;
+        op->beta = ce->beta;
+        return FS_OK;
+    }
+    const int64_t y = a->target[n];
+    if (y == a->ignore_index) {
+        J->loss_rows[n] = 0.0;
+        if (yr)
+            for (int64_t j = 0; j < c; j++)
+                yr[j * ys_cls] = 0;
+        *done = 1;
+        return FS_OK;
+    }
+    if (y < 0 || y >= c)
+        return FS_EINDEX;
+    ce->xy = (double)xc[y]; /* before pass 1 may overwrite it (in place) */
+    ce->wy = op->w ? (double)op->w[y] : 1.0;
+    op->want_dot = ce->smoothing;
+    /* the one-hot term of the gradient, added by the output pass */
+    op->hole = y;
+    op->hdelta = -a->grad_scale * ce->alpha * ce->wy;
+    return FS_OK;
+}
 
 int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_ce_args *a,
                      double *loss_rows, double *loss_sum, T *grad, const fs_strides *gs)

@@ -40,7 +40,6 @@ typedef struct {
 static int H(row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *yr, int64_t ys_cls, int want_out,
                         H(rowstate) *rs)
 {
-    const int64_t c = J->b->n_classes;
     /* field by field: a memset of the struct (rep stos) cost more than a short row */
     H(rowop) *op0 = &rs->op;
     op0->want_dot = op0->may_store = op0->nt = op0->mode = op0->has_c = 0;
@@ -66,46 +65,9 @@ static int H(row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *
     default:
         break;
     }
-    const fs_ce_args *a = J->ce;
-    H(ce_ctx) *ce = &rs->ce;
-    H(rowop) *op = &rs->op;
-    ce->args = a;
-    ce->prob = a->prob != NULL;
-    ce->smoothing = a->label_smoothing != 0.0;
-    ce->want_grad = want_out;
-    ce->alpha = 1.0 - a->label_smoothing;
-    ce->beta = a->label_smoothing / (double)c;
-    ce->wsum = J->wsum;
-    ce->loss = 0.0;
-    op->w = (const T *)a->weight;
-    op->may_store = 1;
     rs->plan = H(plan_cross_entropy);
-    rs->ctx = ce;
-    if (ce->prob) {
-        op->u = u;
-        op->want_dot = 1;
-        op->alpha = ce->alpha;
-        op->beta = ce->beta;
-    } else {
-        const int64_t y = a->target[n];
-        if (y == a->ignore_index) {
-            J->loss_rows[n] = 0.0;
-            if (yr)
-                for (int64_t j = 0; j < c; j++)
-                    yr[j * ys_cls] = 0;
-            rs->done = 1;
-            return FS_OK;
-        }
-        if (y < 0 || y >= c)
-            return FS_EINDEX;
-        ce->xy = (double)xc[y]; /* before pass 1 may overwrite it (in place) */
-        ce->wy = op->w ? (double)op->w[y] : 1.0;
-        op->want_dot = ce->smoothing;
-        /* the one-hot term of the gradient, added by the output pass */
-        op->hole = y;
-        op->hdelta = -a->grad_scale * ce->alpha * ce->wy;
-    }
-    return FS_OK;
+    rs->ctx = &rs->ce;
+    return H(ce_row_begin)(J, n, xc, u, yr, ys_cls, want_out, &rs->op, &rs->ce, &rs->done);
 }
 
 /* The logsumexp of row xc computed as v, with torch.logsumexp's special values: a row of

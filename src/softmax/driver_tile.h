@@ -109,16 +109,12 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
             va[k] = 0;
             if (k >= nr || rs[k].done)
                 continue;
-            const double mk = (double)m[k], logs_k = (double)logs[k];
-            double loss = alpha * wy[k] * ((mk - xy[k]) + logs_k);
-            if (smoothing) {
-                double dot = 0.0, tot = 0.0;
+            const double mk = (double)m[k];
+            double dot = 0.0, tot = 0.0, ak;
+            if (smoothing)
                 H(block_dot)(xp[k], NULL, w, c, mk == -INFINITY ? 0.0 : mk, 0.0, 0.0, &dot, &tot);
-                loss += beta * (J->wsum * logs_k + dot);
-            }
-            double ak = scale * (alpha * wy[k] + (smoothing ? beta * J->wsum : 0.0));
-            H(add_z_loss)(a->z_loss, wy[k], mk + logs_k, scale, &loss, &ak);
-            J->loss_rows[n0 + k] = loss;
+            J->loss_rows[n0 + k] = H(ce_index_row)(alpha, beta, J->wsum, smoothing, a->z_loss, scale, mk,
+                                                   (double)logs[k], xy[k], wy[k], dot, &ak);
             va[k] = (T)ak;
         }
         if (!J->y)
