@@ -16,7 +16,7 @@ Every array argument here is already laid out as (n_outer, n_inner, n_classes)
 """
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t, uint16_t
+from libc.stdint cimport int64_t
 
 cnp.import_array()
 
@@ -48,16 +48,10 @@ cdef extern from "fastsoftmax.h" nogil:
     int FS_EINDEX
     int FS_ISA_COUNT
 
-    int fs_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys)
-    int fs_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys)
-    int fs_log_softmax_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys)
-    int fs_log_softmax_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys)
-    int fs_logsumexp_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *out)
-    int fs_logsumexp_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *out)
-    int fs_cross_entropy_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_ce_args *a,
-                             double *loss_rows, double *loss_sum, float *grad, const fs_strides *gs)
-    int fs_cross_entropy_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_ce_args *a,
-                             double *loss_rows, double *loss_sum, double *grad, const fs_strides *gs)
+    int FS_EDTYPE
+    int FS_DTYPE_F32
+    int FS_DTYPE_F64
+    int FS_DTYPE_F16
     ctypedef struct fs_bce_args:
         const void *target
         fs_strides target_strides
@@ -66,43 +60,28 @@ cdef extern from "fastsoftmax.h" nogil:
         const void *pos_weight
         double grad_scale
 
-    int fs_sigmoid_f32(const fs_batch *b, const float *x, const fs_strides *xs, float *y, const fs_strides *ys)
-    int fs_sigmoid_f64(const fs_batch *b, const double *x, const fs_strides *xs, double *y, const fs_strides *ys)
-    int fs_bce_logits_f32(const fs_batch *b, const float *x, const fs_strides *xs, const fs_bce_args *a,
-                          double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, float *grad,
-                          const fs_strides *gs)
-    int fs_bce_logits_f64(const fs_batch *b, const double *x, const fs_strides *xs, const fs_bce_args *a,
-                          double *row_sums, double *loss_sum, double *loss, const fs_strides *ls, double *grad,
-                          const fs_strides *gs)
-    int fs_softmax_backward_f32(const fs_batch *b, const float *p, const fs_strides *ps, const float *g,
-                                const fs_strides *gs, float *gx, const fs_strides *gxs)
-    int fs_softmax_backward_f64(const fs_batch *b, const double *p, const fs_strides *ps, const double *g,
-                                const fs_strides *gs, double *gx, const fs_strides *gxs)
-    int fs_log_softmax_backward_f32(const fs_batch *b, const float *lp, const fs_strides *lps, const float *g,
-                                    const fs_strides *gs, float *gx, const fs_strides *gxs)
-    int fs_log_softmax_backward_f64(const fs_batch *b, const double *lp, const fs_strides *lps, const double *g,
-                                    const fs_strides *gs, double *gx, const fs_strides *gxs)
 
-    int fs_softmax_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y, const fs_strides *ys)
-    int fs_log_softmax_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y,
-                           const fs_strides *ys)
-    int fs_logsumexp_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *out)
-    int fs_sigmoid_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, uint16_t *y, const fs_strides *ys)
-    int fs_cross_entropy_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_ce_args *a,
-                             double *loss_rows, double *loss_sum, uint16_t *grad, const fs_strides *gs)
-    int fs_bce_logits_f16(const fs_batch *b, const uint16_t *x, const fs_strides *xs, const fs_bce_args *a,
-                          double *row_sums, double *loss_sum, float *loss, const fs_strides *ls, uint16_t *grad,
-                          const fs_strides *gs)
+    # the kernels of src/kernels.def by dtype code (fs_<op>(dtype, ...) calls fs_<op>_<dtype>)
+    int fs_softmax(int dtype, const fs_batch *b, const void *x, const fs_strides *xs, void *y, const fs_strides *ys)
+    int fs_log_softmax(int dtype, const fs_batch *b, const void *x, const fs_strides *xs, void *y,
+                       const fs_strides *ys)
+    int fs_logsumexp(int dtype, const fs_batch *b, const void *x, const fs_strides *xs, void *out)
+    int fs_cross_entropy(int dtype, const fs_batch *b, const void *x, const fs_strides *xs, const fs_ce_args *a,
+                         double *loss_rows, double *loss_sum, void *grad, const fs_strides *gs)
+    int fs_sigmoid(int dtype, const fs_batch *b, const void *x, const fs_strides *xs, void *y, const fs_strides *ys)
+    int fs_bce_logits(int dtype, const fs_batch *b, const void *x, const fs_strides *xs, const fs_bce_args *a,
+                      double *row_sums, double *loss_sum, void *loss, const fs_strides *ls, void *grad,
+                      const fs_strides *gs)
+    int fs_softmax_backward(int dtype, const fs_batch *b, const void *p, const fs_strides *ps, const void *g,
+                            const fs_strides *gs, void *gx, const fs_strides *gxs)
+    int fs_log_softmax_backward(int dtype, const fs_batch *b, const void *lp, const fs_strides *lps, const void *g,
+                                const fs_strides *gs, void *gx, const fs_strides *gxs)
+    int fs_vexp(int dtype, const void *x, void *y, int64_t n)
+    int fs_vexpneg(int dtype, const void *x, void *y, int64_t n)
+    int fs_vlog(int dtype, const void *x, void *y, int64_t n)
 
     int64_t fs_check_targets(const int64_t *target, int64_t n, int64_t n_classes, int64_t ignore_index,
                              const double *weight, int64_t *n_valid, double *weight_sum)
-
-    void fs_vexp_f32(const float *x, float *y, int64_t n)
-    void fs_vexp_f64(const double *x, double *y, int64_t n)
-    void fs_vexpneg_f32(const float *x, float *y, int64_t n)
-    void fs_vexpneg_f64(const double *x, double *y, int64_t n)
-    void fs_vlog_f32(const float *x, float *y, int64_t n)
-    void fs_vlog_f64(const double *x, double *y, int64_t n)
 
     void fs_set_num_threads(int n)
     int fs_get_num_threads()
@@ -122,14 +101,14 @@ cdef extern from "fastsoftmax.h" nogil:
 # ---------------------------------------------------------------- buffer checks
 
 cdef int _float_kind(cnp.ndarray a, bint half=True) except -1:
-    """0 for float32, 1 for float64, 2 for float16 (when the kernel has a float16 entry)."""
+    """The dtype code of the kernels (FS_DTYPE_F32, _F64, and _F16 when the kernel has one)."""
     cdef int t = cnp.PyArray_TYPE(a)
     if t == cnp.NPY_FLOAT32:
-        return 0
+        return FS_DTYPE_F32
     if t == cnp.NPY_FLOAT64:
-        return 1
+        return FS_DTYPE_F64
     if half and t == cnp.NPY_FLOAT16:
-        return 2
+        return FS_DTYPE_F16
     raise TypeError(f"kernel buffers must be float32 or float64{' or float16' if half else ''}, got {a.dtype}")
 
 
@@ -180,6 +159,8 @@ cdef void _raise(int status) except *:
         raise MemoryError("fastsoftmax: could not allocate a scratch row")
     if status == FS_EINDEX:
         raise IndexError("fastsoftmax: target index out of range")
+    if status == FS_EDTYPE:
+        raise TypeError("fastsoftmax: no kernel for this dtype")
     if status != FS_OK:
         raise RuntimeError(f"fastsoftmax: kernel failed with status {status}")
 
@@ -198,21 +179,10 @@ def softmax(cnp.ndarray x, cnp.ndarray y, bint log):
     cdef void *yp = cnp.PyArray_DATA(y)
     cdef int status
     with nogil:
-        if kind == 0:
-            if log:
-                status = fs_log_softmax_f32(&b, <float *>xp, &xs, <float *>yp, &ys)
-            else:
-                status = fs_softmax_f32(&b, <float *>xp, &xs, <float *>yp, &ys)
-        elif kind == 2:
-            if log:
-                status = fs_log_softmax_f16(&b, <uint16_t *>xp, &xs, <uint16_t *>yp, &ys)
-            else:
-                status = fs_softmax_f16(&b, <uint16_t *>xp, &xs, <uint16_t *>yp, &ys)
+        if log:
+            status = fs_log_softmax(kind, &b, xp, &xs, yp, &ys)
         else:
-            if log:
-                status = fs_log_softmax_f64(&b, <double *>xp, &xs, <double *>yp, &ys)
-            else:
-                status = fs_softmax_f64(&b, <double *>xp, &xs, <double *>yp, &ys)
+            status = fs_softmax(kind, &b, xp, &xs, yp, &ys)
     _raise(status)
 
 
@@ -228,12 +198,7 @@ def logsumexp(cnp.ndarray x, cnp.ndarray out):
     cdef void *op = cnp.PyArray_DATA(out)
     cdef int status
     with nogil:
-        if kind == 0:
-            status = fs_logsumexp_f32(&b, <float *>xp, &xs, <float *>op)
-        elif kind == 2:
-            status = fs_logsumexp_f16(&b, <uint16_t *>xp, &xs, <uint16_t *>op)
-        else:
-            status = fs_logsumexp_f64(&b, <double *>xp, &xs, <double *>op)
+        status = fs_logsumexp(kind, &b, xp, &xs, op)
     _raise(status)
 
 
@@ -292,12 +257,7 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
         gp = cnp.PyArray_DATA(grad)
     cdef void *xp = cnp.PyArray_DATA(x)
     with nogil:
-        if kind == 0:
-            status = fs_cross_entropy_f32(&b, <float *>xp, &xs, &a, lr, &total, <float *>gp, &gs)
-        elif kind == 2:
-            status = fs_cross_entropy_f16(&b, <uint16_t *>xp, &xs, &a, lr, &total, <uint16_t *>gp, &gs)
-        else:
-            status = fs_cross_entropy_f64(&b, <double *>xp, &xs, &a, lr, &total, <double *>gp, &gs)
+        status = fs_cross_entropy(kind, &b, xp, &xs, &a, lr, &total, gp, &gs)
     _raise(status)
     return total
 
@@ -333,12 +293,7 @@ def sigmoid(cnp.ndarray x, cnp.ndarray y):
     cdef void *yp = cnp.PyArray_DATA(y)
     cdef int status
     with nogil:
-        if kind == 0:
-            status = fs_sigmoid_f32(&b, <float *>xp, &xs, <float *>yp, &ys)
-        elif kind == 2:
-            status = fs_sigmoid_f16(&b, <uint16_t *>xp, &xs, <uint16_t *>yp, &ys)
-        else:
-            status = fs_sigmoid_f64(&b, <double *>xp, &xs, <double *>yp, &ys)
+        status = fs_sigmoid(kind, &b, xp, &xs, yp, &ys)
     _raise(status)
 
 
@@ -356,16 +311,10 @@ def softmax_backward(cnp.ndarray p, cnp.ndarray g, cnp.ndarray gx, bint log):
     cdef void *op = cnp.PyArray_DATA(gx)
     cdef int status
     with nogil:
-        if kind == 0:
-            if log:
-                status = fs_log_softmax_backward_f32(&b, <float *>pp, &ps, <float *>gp, &gs, <float *>op, &gxs)
-            else:
-                status = fs_softmax_backward_f32(&b, <float *>pp, &ps, <float *>gp, &gs, <float *>op, &gxs)
+        if log:
+            status = fs_log_softmax_backward(kind, &b, pp, &ps, gp, &gs, op, &gxs)
         else:
-            if log:
-                status = fs_log_softmax_backward_f64(&b, <double *>pp, &ps, <double *>gp, &gs, <double *>op, &gxs)
-            else:
-                status = fs_softmax_backward_f64(&b, <double *>pp, &ps, <double *>gp, &gs, <double *>op, &gxs)
+            status = fs_softmax_backward(kind, &b, pp, &ps, gp, &gs, op, &gxs)
     _raise(status)
 
 
@@ -422,13 +371,7 @@ def bce_logits(cnp.ndarray x, cnp.ndarray target, weight, pos_weight, double gra
         gp = cnp.PyArray_DATA(grad)
     cdef void *xp = cnp.PyArray_DATA(x)
     with nogil:
-        if kind == 0:
-            status = fs_bce_logits_f32(&b, <float *>xp, &xs, &a, rs, &total, <float *>lp, &ls, <float *>gp, &gs)
-        elif kind == 2:
-            status = fs_bce_logits_f16(&b, <uint16_t *>xp, &xs, &a, rs, &total, <float *>lp, &ls, <uint16_t *>gp,
-                                       &gs)
-        else:
-            status = fs_bce_logits_f64(&b, <double *>xp, &xs, &a, rs, &total, <double *>lp, &ls, <double *>gp, &gs)
+        status = fs_bce_logits(kind, &b, xp, &xs, &a, rs, &total, lp, &ls, gp, &gs)
     _raise(status)
     return total
 
@@ -457,22 +400,15 @@ cdef _elementwise(cnp.ndarray x, cnp.ndarray y, int func):
     cdef void *yp = cnp.PyArray_DATA(y)
     if not cnp.PyArray_ISWRITEABLE(y):
         raise ValueError("output buffer is read-only")
+    cdef int status
     with nogil:
         if func == 0:
-            if kind == 0:
-                fs_vexp_f32(<float *>xp, <float *>yp, n)
-            else:
-                fs_vexp_f64(<double *>xp, <double *>yp, n)
+            status = fs_vexp(kind, xp, yp, n)
         elif func == 1:
-            if kind == 0:
-                fs_vlog_f32(<float *>xp, <float *>yp, n)
-            else:
-                fs_vlog_f64(<double *>xp, <double *>yp, n)
+            status = fs_vlog(kind, xp, yp, n)
         else:
-            if kind == 0:
-                fs_vexpneg_f32(<float *>xp, <float *>yp, n)
-            else:
-                fs_vexpneg_f64(<double *>xp, <double *>yp, n)
+            status = fs_vexpneg(kind, xp, yp, n)
+    _raise(status)
 
 
 # ---------------------------------------------------------------- threads and dispatch

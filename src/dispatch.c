@@ -113,11 +113,45 @@ int fs_select_isa(int isa)
 }
 
 /* The public fs_<op>_<dt> of kernels.def: through the active table. */
-#define FS_KERNEL(op, params, args)                                                                    \
+#define FS_KERNEL(op, f16, params, args)                                                               \
     int FS_NAME(op) params { return table()->FS_CAT(op, DT) args; }
 #define FS_ARRAY(op)                                                                                   \
     void FS_NAME(op)(const T *x, T *y, int64_t n) { table()->FS_CAT(op, DT)(x, y, n); }
 #include "kernels_each.h"
+
+/* fs_<op>(dtype, ...): the void pointers convert to the dtype's (C converts void * implicitly) */
+#define FS_F16_1(op, args) return FS_CAT(FS_CAT(fs, op), f16) args;
+#define FS_F16_0(op, args) return FS_EDTYPE;
+#define FS_KERNEL(op, f16, params, args)                                                               \
+    int FS_CAT(fs, op)(int dtype, FS_UNPAREN params)                                                   \
+    {                                                                                                  \
+        switch (dtype) {                                                                               \
+        case FS_DTYPE_F32:                                                                             \
+            return FS_CAT(FS_CAT(fs, op), f32) args;                                                   \
+        case FS_DTYPE_F64:                                                                             \
+            return FS_CAT(FS_CAT(fs, op), f64) args;                                                   \
+        case FS_DTYPE_F16:                                                                             \
+            FS_F16_##f16(op, args)                                                                     \
+        default:                                                                                       \
+            return FS_EDTYPE;                                                                          \
+        }                                                                                              \
+    }
+#define FS_ARRAY(op)                                                                                   \
+    int FS_CAT(fs, op)(int dtype, const void *x, void *y, int64_t n)                                   \
+    {                                                                                                  \
+        if (dtype == FS_DTYPE_F32)                                                                     \
+            FS_CAT(FS_CAT(fs, op), f32)(x, y, n);                                                      \
+        else if (dtype == FS_DTYPE_F64)                                                                \
+            FS_CAT(FS_CAT(fs, op), f64)(x, y, n);                                                      \
+        else                                                                                           \
+            return FS_EDTYPE;                                                                          \
+        return FS_OK;                                                                                  \
+    }
+#define FS_EACH_ANY
+#include "kernels_each.h"
+#undef FS_EACH_ANY
+#undef FS_F16_0
+#undef FS_F16_1
 
 /*
  * The per-row passes of the cross-entropy (the check of the targets before the

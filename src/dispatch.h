@@ -7,7 +7,7 @@
 
 typedef struct fs_kernel_table {
     /* softmax_f32, softmax_f64, ...: one field per kernel of kernels.def and dtype */
-#define FS_KERNEL(op, params, args) int(*FS_CAT(op, DT)) params;
+#define FS_KERNEL(op, f16, params, args) int(*FS_CAT(op, DT)) params;
 #define FS_ARRAY(op) void (*FS_CAT(op, DT))(const T *x, T *y, int64_t n);
 #include "kernels_each.h"
     /* float16 conversions of half.c */

@@ -29,6 +29,7 @@ extern "C" {
 #define FS_OK 0
 #define FS_ENOMEM (-1)
 #define FS_EINDEX (-2) /* a target index outside [0, n_classes) that is not ignore_index */
+#define FS_EDTYPE (-3) /* a dtype code the kernel has no version for */
 
 typedef struct fs_batch {
     int64_t n_outer, n_inner, n_classes;
@@ -77,9 +78,21 @@ typedef struct fs_bce_args {
 
 /* The float and double kernels: fs_<op>_f32 / fs_<op>_f64 for each line of kernels.def,
  * which says what each computes. */
-#define FS_KERNEL(op, params, args) int FS_NAME(op) params;
+#define FS_KERNEL(op, f16, params, args) int FS_NAME(op) params;
 #define FS_ARRAY(op) void FS_NAME(op)(const T *x, T *y, int64_t n);
 #include "kernels_each.h"
+
+/* The same kernels by a dtype code (arrays as void pointers): fs_softmax(FS_DTYPE_F32, ...)
+ * calls fs_softmax_f32(...); FS_EDTYPE for a dtype the kernel does not have. */
+#define FS_DTYPE_F32 0
+#define FS_DTYPE_F64 1
+#define FS_DTYPE_F16 2
+#define FS_UNPAREN(...) __VA_ARGS__
+#define FS_KERNEL(op, f16, params, args) int FS_CAT(fs, op)(int dtype, FS_UNPAREN params);
+#define FS_ARRAY(op) int FS_CAT(fs, op)(int dtype, const void *x, void *y, int64_t n);
+#define FS_EACH_ANY
+#include "kernels_each.h"
+#undef FS_EACH_ANY
 
 /*
  * float16 (IEEE binary16 data passed as its uint16_t bits), computed in float

@@ -41,7 +41,7 @@
 
 /* This instruction set's table: .softmax_f32 = fs_softmax_f32_<ISA>, ... (kernels.def) */
 #define FS_ISA_NAME(op) FS_CAT(FS_NAME(op), ISA)
-#define FS_KERNEL(op, params, args) .FS_CAT(op, DT) = FS_ISA_NAME(op),
+#define FS_KERNEL(op, f16, params, args) .FS_CAT(op, DT) = FS_ISA_NAME(op),
 #define FS_ARRAY(op) .FS_CAT(op, DT) = FS_ISA_NAME(op),
 const fs_kernel_table FS_CAT(fs_table, ISA) = {
 #include "kernels_each.h"
