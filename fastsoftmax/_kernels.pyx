@@ -202,15 +202,34 @@ def logsumexp(cnp.ndarray x, cnp.ndarray out):
     _raise(status)
 
 
-def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
-                  double label_smoothing, double grad_scale, double z_loss, loss_rows, grad,
-                  bint targets_checked=False):
+cdef class CrossEntropyOptions:
+    """The options of one fused cross-entropy call: the fields of fs_ce_args.
+
+    target: int64 (N,) or None; prob: the logits' shape (float32 for float16 logits) or
+    None; weight: (C,) of the logits' dtype or None; targets_checked: check_targets found
+    every target a class, none ignored (only then may it be True).
+    """
+    cdef readonly object target, prob, weight
+    cdef readonly int64_t ignore_index
+    cdef readonly double label_smoothing, grad_scale, z_loss
+    cdef readonly bint targets_checked
+
+    def __init__(self, *, target=None, prob=None, weight=None, int64_t ignore_index=-100,
+                 double label_smoothing=0.0, double grad_scale=1.0, double z_loss=0.0, bint targets_checked=False):
+        self.target = target
+        self.prob = prob
+        self.weight = weight
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        self.grad_scale = grad_scale
+        self.z_loss = z_loss
+        self.targets_checked = targets_checked
+
+
+def cross_entropy(cnp.ndarray x, CrossEntropyOptions options, loss_rows, grad):
     """Fused cross-entropy; returns the sum of the per-row losses.
 
-    target: int64 (N,) or None; prob: like x or None; weight: (C,) of x's dtype
-    or None; loss_rows: float64 (N,), receives the per-row losses; grad: like x
-    (writable) or None; targets_checked: check_targets found every target a
-    class, none ignored (fs_ce_args.targets_checked: only then may it be True).
+    loss_rows: float64 (N,), receives the per-row losses; grad: like x (writable) or None.
     """
     cdef fs_batch b = _batch(x)
     cdef int kind = _float_kind(x)
@@ -224,15 +243,16 @@ def cross_entropy(cnp.ndarray x, target, int64_t ignore_index, prob, weight,
     cdef void *gp = NULL
     cdef double total = 0.0
     cdef int status
+    target, prob, weight = options.target, options.prob, options.weight
     a.target = NULL
-    a.ignore_index = ignore_index
+    a.ignore_index = options.ignore_index
     a.prob = NULL
     a.prob_strides = xs
     a.weight = NULL
-    a.label_smoothing = label_smoothing
-    a.grad_scale = grad_scale
-    a.z_loss = z_loss
-    a.targets_checked = targets_checked
+    a.label_smoothing = options.label_smoothing
+    a.grad_scale = options.grad_scale
+    a.z_loss = options.z_loss
+    a.targets_checked = options.targets_checked
     if (target is None) == (prob is None):
         raise ValueError("exactly one of target and prob must be given")
     if target is not None:

@@ -382,8 +382,10 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         xv = views[0]
         pv = views[1] if prob is not None else None
         gv = views[-1] if grad is not None else None
-        total = _kernels.cross_entropy(xv, t, ignore_index, pv, weight, label_smoothing, grad_scale, z_loss,
-                                       loss_rows, gv, targets_checked)
+        options = _kernels.CrossEntropyOptions(
+            target=t, prob=pv, weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+            grad_scale=grad_scale, z_loss=z_loss, targets_checked=targets_checked)
+        total = _kernels.cross_entropy(xv, options, loss_rows, gv)
     else:
         # no rows, or no classes: every index target then is ignored; a probability-target row
         # has no loss terms, but its z-loss is z * logsumexp(empty)**2 = z * (-inf)**2 = inf
