@@ -13,6 +13,7 @@ default 20240601) and the test's node id, so each test is reproducible on its ow
 Hypothesis tests use ``@hyp_seed(SEED)`` and the "fastsoftmax" settings profile.
 """
 
+import contextlib
 import os
 import zlib
 
@@ -237,20 +238,28 @@ def _isa_params():
         return ["active"]
 
 
-@pytest.fixture(params=_isa_params())
-def isa(request):
-    """Run the test once per instruction-set path the CPU supports (restores the active one)."""
-    if request.param == "active":
-        yield request.param
+@contextlib.contextmanager
+def _isa_selected(name):
+    """The instruction-set path ``name`` during the block ("active": the current one), then the previous one."""
+    if name == "active":
+        yield
         return
     from fastsoftmax import _config
 
     before = _config.get_isa()
-    _config.set_isa(request.param)
+    _config.set_isa(name)
     try:
-        yield request.param
+        yield
     finally:
         _config.set_isa(before)
+
+
+@pytest.fixture(params=_isa_params())
+def isa(request):
+    """Run the test once per instruction-set path the CPU supports (restores the active one).
+    The only fixture that switches the path alone; ``backend`` adds thread counts."""
+    with _isa_selected(request.param):
+        yield request.param
 
 
 def _backend_params():
@@ -269,21 +278,18 @@ def backend(request):
     inputs of the tests take the threaded code paths: rows spread over threads,
     and rows longer than one 2048-class block split across threads with a merge.
     """
-    from fastsoftmax import _config, _kernels
+    from fastsoftmax import _kernels
 
     name, nt = request.param
-    before = _config.get_isa()
-    if name != "active":
-        _config.set_isa(name)
-    _kernels.set_num_threads(nt)
-    if nt > 1:
-        _kernels.set_tuning(1, 2049)
-    try:
-        yield request.param
-    finally:
-        _kernels.set_num_threads(0)
-        _kernels.set_tuning(0, 0)
-        _config.set_isa(before)
+    with _isa_selected(name):
+        _kernels.set_num_threads(nt)
+        if nt > 1:
+            _kernels.set_tuning(1, 2049)
+        try:
+            yield request.param
+        finally:
+            _kernels.set_num_threads(0)
+            _kernels.set_tuning(0, 0)
 
 
 # ----------------------------------------------------------------------------- helpers for the loss family

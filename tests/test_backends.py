@@ -2,7 +2,8 @@
 
 The reference comparisons of the other modules run on every path and thread
 count through the ``backend`` fixture in conftest.py; this module checks the
-elementary functions themselves, the dispatch and the thread controls.
+elementary functions themselves on every path (the ``isa`` fixture), the dispatch
+and the thread controls.
 """
 
 import os
@@ -20,14 +21,6 @@ from conftest import tol
 
 PATHS = _config.supported_isas()
 ULP_BAR = 2.0  # the documented error bound of exp and log, in units in the last place
-
-
-@pytest.fixture(params=PATHS)
-def isa(request):
-    saved = _config.get_isa()
-    _config.set_isa(request.param)
-    yield request.param
-    _config.set_isa(saved)
 
 
 def _ulp_error(y, x, dtype, func):
