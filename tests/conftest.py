@@ -254,6 +254,21 @@ def _isa_selected(name):
         _config.set_isa(before)
 
 
+@contextlib.contextmanager
+def kernel_threads(n, tuning=(0, 0)):
+    """``n`` kernel threads and the threading thresholds ``_kernels.set_tuning(*tuning)`` during
+    the block, the library's defaults after it."""
+    from fastsoftmax import _kernels
+
+    _kernels.set_num_threads(n)
+    _kernels.set_tuning(*tuning)
+    try:
+        yield
+    finally:
+        _kernels.set_num_threads(0)
+        _kernels.set_tuning(0, 0)
+
+
 @pytest.fixture(params=_isa_params())
 def isa(request):
     """Run the test once per instruction-set path the CPU supports (restores the active one).
@@ -278,18 +293,9 @@ def backend(request):
     inputs of the tests take the threaded code paths: rows spread over threads,
     and rows longer than one 2048-class block split across threads with a merge.
     """
-    from fastsoftmax import _kernels
-
     name, nt = request.param
-    with _isa_selected(name):
-        _kernels.set_num_threads(nt)
-        if nt > 1:
-            _kernels.set_tuning(1, 2049)
-        try:
-            yield request.param
-        finally:
-            _kernels.set_num_threads(0)
-            _kernels.set_tuning(0, 0)
+    with _isa_selected(name), kernel_threads(nt, (1, 2049) if nt > 1 else (0, 0)):
+        yield request.param
 
 
 # ----------------------------------------------------------------------------- helpers for the loss family
