@@ -1,11 +1,10 @@
 #!/usr/bin/env python
-"""The issue's performance bars, measured side by side in one process.
+"""fastsoftmax's performance bars, measured side by side in one process.
 
     python benchmarks/bars.py                 # all bars + GB/s plot, 2 threads (about 3 minutes)
     python benchmarks/bars.py --quick         # 3 rounds, smaller plot inputs
     python benchmarks/bars.py --only ce,softmax --repeats 11
     python benchmarks/bars.py --threads 0 --settle 0   # library defaults, samples back to back
-    python -m fastsoftmax bench [same options]
 
 Bars (float32 unless said, --threads threads, 2048x32000 unless said):
   ce       fused CE fwd+bwd (out=) <= 1.25x np.copyto;  torch CE fwd+bwd >= 6x slower
@@ -21,8 +20,7 @@ Each group is timed in interleaved rounds (every implementation once per round, 
 rotated, one warm-up call each); ratios use the best times, with the ratio of medians
 alongside.  Writes <out>/bars.md and, when matplotlib is importable,
 <out>/gbps_vs_classes.png (default out: benchmarks/results).  The code lives in
-fastsoftmax/_bench.py (bars_main), shared with `python -m fastsoftmax bench` and with
-benchmarks/test_bench_bars.py.
+benchmarks/_harness.py (bars_main), shared with benchmarks/test_bench_bars.py.
 """
 
 import os
@@ -49,6 +47,6 @@ if __name__ == "__main__":
         import fastsoftmax  # noqa: F401
     except ImportError:  # run from a checkout with an in-place build
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from fastsoftmax import _bench
+    import _harness
 
-    sys.exit(_bench.bars_main(prog="python benchmarks/bars.py"))
+    sys.exit(_harness.bars_main(prog="python benchmarks/bars.py"))

@@ -10,7 +10,7 @@ Default: 2048x32000 float32 logits (index targets, mean reduction):
 The implementations are timed in interleaved rounds (round r times every implementation
 once), after one warm-up call each, so slow drifts of the machine affect all of them
 alike.  Ratios are computed from the best (minimum) time; medians are shown too.
-The issue's bar: fused CE fwd+bwd at least 2x faster than both NumPy and PyTorch at one
+The bar: fused CE fwd+bwd at least 2x faster than both NumPy and PyTorch at one
 thread.  The script prints a Markdown table suitable for the README.
 
     python benchmarks/compare.py                      # defaults
@@ -61,20 +61,20 @@ def main(argv=None):
 
     import numpy as np
 
-    from fastsoftmax import _baselines as bl
-    from fastsoftmax import _bench
+    import _baselines as bl
+    import _harness
 
-    shape = _bench.parse_shapes(args.shape)[0]
+    shape = _harness.parse_shapes(args.shape)[0]
     dtype = np.dtype(args.dtype)
     have_torch = bl.has_torch()
-    limiter = _bench.set_threads(args.threads)  # noqa: F841  (keep the limits alive)
+    limiter = _harness.set_threads(args.threads)  # noqa: F841  (keep the limits alive)
 
-    for line in _bench.machine_header():
+    for line in _harness.machine_header():
         print(line)
     print("shape %s %s, %d thread(s), %d interleaved rounds after 1 warm-up call each"
-          % (_bench.shape_str(shape), dtype.name, args.threads, args.repeats), flush=True)
+          % (_harness.shape_str(shape), dtype.name, args.threads, args.repeats), flush=True)
 
-    x, t = _bench.make_inputs(shape, dtype)
+    x, t = _harness.make_inputs(shape, dtype)
     ops = [
         ("cross-entropy fwd+bwd", "ce_fwd_bwd", [
             ("fastsoftmax", lambda: fs.cross_entropy(x, t, return_grad=True)),
@@ -114,11 +114,11 @@ def main(argv=None):
                     times[n].append(time.perf_counter() - t0)
         finally:
             gc.enable()
-        nbytes = _bench.bytes_moved(op, shape, dtype)
+        nbytes = _harness.bytes_moved(op, shape, dtype)
         res = {n: (min(v), statistics.median(v)) for n, v in times.items()}
         results[title] = res
         base_best, base_med = res["fastsoftmax"]
-        print("\n%s, %s %s:" % (title, _bench.shape_str(shape), dtype.name))
+        print("\n%s, %s %s:" % (title, _harness.shape_str(shape), dtype.name))
         for n, (best, med) in res.items():
             ratio = "" if n == "fastsoftmax" else "  %s/fastsoftmax = %.2fx (median %.2fx)" % (
                 n, best / base_best, med / base_med)
@@ -136,8 +136,8 @@ def main(argv=None):
     cols = [n for n in ("numpy", "torch") if any(n in r for r in results.values())]
     print("\nMarkdown:\n")
     print("%s %s, %d thread%s, best of %d (%s):\n"
-          % (_bench.shape_str(shape), dtype.name, args.threads, "" if args.threads == 1 else "s",
-             args.repeats, _bench.cpu_model()))
+          % (_harness.shape_str(shape), dtype.name, args.threads, "" if args.threads == 1 else "s",
+             args.repeats, _harness.cpu_model()))
     head = ["operation", "fastsoftmax"] + [names[c] for c in cols] + \
            ["%s / fastsoftmax" % names[c] for c in cols]
     print("| " + " | ".join(head) + " |")

@@ -42,26 +42,26 @@ except ImportError:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from fastsoftmax import _bench  # noqa: E402
+import _harness  # noqa: E402
 
 _limiter = None
 
 
 def pytest_configure(config):
     global _limiter
-    _limiter = _bench.set_threads(THREADS)
+    _limiter = _harness.set_threads(THREADS)
 
 
 def pytest_report_header(config):
     return ["fastsoftmax benchmarks: %d thread(s) (%s=N to change); %s"
-            % (THREADS, _THREADS_ENV, _bench.thread_summary()),
+            % (THREADS, _THREADS_ENV, _harness.thread_summary()),
             "fastsoftmax from %s" % os.path.dirname(fastsoftmax.__file__)]
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["fastsoftmax_threads_setting"] = THREADS
-    machine_info["threads"] = _bench.thread_summary()
-    machine_info["cpu_model"] = _bench.cpu_model()
+    machine_info["threads"] = _harness.thread_summary()
+    machine_info["cpu_model"] = _harness.cpu_model()
     machine_info["numpy"] = np.__version__
     machine_info["fastsoftmax"] = getattr(fastsoftmax, "__version__", "?")
     try:
@@ -83,7 +83,7 @@ def inputs():
         key = (tuple(shape), np.dtype(dtype).name)
         if key not in _cache:
             _cache.clear()
-            _cache[key] = _bench.make_inputs(shape, dtype)
+            _cache[key] = _harness.make_inputs(shape, dtype)
         return _cache[key]
 
     return get

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Side-by-side timing of the loss family (issue 4) against PyTorch and plain NumPy.
+"""Side-by-side timing of the loss family (sigmoid, binary cross-entropy, the backward
+functions, z_loss, float16) against PyTorch and plain NumPy.
 
 Cases (float32 unless said; fastsoftmax writes into preallocated outputs where it can,
 the others allocate theirs as their users would):
@@ -9,7 +10,7 @@ the others allocate theirs as their users would):
   * cross-entropy with z_loss vs without (the cost of the extra term);
   * float16 softmax and cross-entropy forward + backward.
 
-Every case is timed in interleaved rounds (``fastsoftmax._bench.interleaved``), so that
+Every case is timed in interleaved rounds (``_harness.interleaved``), so that
 the machine's drifts affect every implementation alike; ratios are of the best times.
 
     python benchmarks/loss_family.py                  # 2 threads, writes results/loss_family.md
@@ -27,12 +28,12 @@ try:
 except ImportError:  # run from a checkout with an in-place build
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import fastsoftmax as fs
-from fastsoftmax import _bench
-from fastsoftmax._bench import BarImpl
+import _harness  # noqa: E402
+from _harness import BarImpl  # noqa: E402
 
 
 def _torch():
-    return _bench._torch()
+    return _harness.optional_import("torch")
 
 
 def _numpy_bce(x, t, pw):
@@ -170,20 +171,20 @@ CASES = [
 
 def run(keys=None, threads=2, repeats=7, log=print):
     """-> [(key, title, {name: Timing}, first_name)] for the selected cases."""
-    limiter = _bench.set_threads(threads)  # noqa: F841 (keeps the threadpoolctl limits alive)
+    limiter = _harness.set_threads(threads)  # noqa: F841 (keeps the threadpoolctl limits alive)
     results = []
     for key, title, build in CASES:
         if keys and key not in keys:
             continue
         impls = build()
-        times = _bench.interleaved(impls, repeats, min_sample=_bench.MIN_SAMPLE_S)
+        times = _harness.interleaved(impls, repeats, min_sample=_harness.MIN_SAMPLE_S)
         results.append((key, title, times, impls[0].name))
         log("%-55s " % title + "  ".join("%s %.3f ms" % (n, t.best * 1e3) for n, t in times.items()))
     return results
 
 
 def markdown(results, threads, repeats):
-    lines = ["# Loss family: fastsoftmax vs PyTorch and NumPy", "", "```"] + _bench.machine_header() + ["```", "",
+    lines = ["# Loss family: fastsoftmax vs PyTorch and NumPy", "", "```"] + _harness.machine_header() + ["```", "",
              "%d threads for every library, best of %d interleaved rounds; ratio = time of the other "
              "implementation / time of the first row of the case (> 1: the first is faster)." % (threads, repeats),
              "", "| case | implementation | best (ms) | ratio |", "|---|---|---:|---:|"]

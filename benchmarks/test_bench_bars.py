@@ -1,10 +1,10 @@
-"""pytest-benchmark cases for the issue's performance bars, one group per bar group.
+"""pytest-benchmark cases for fastsoftmax's performance bars, one group per bar group.
 
-The implementations are the ones ``benchmarks/bars.py`` times (``fastsoftmax._bench.bar_groups``),
+The implementations are the ones ``benchmarks/bars.py`` times (``_harness.bar_groups``),
 so a group's table shows the same comparison; e.g. in group
 ``bar ce: fused CE fwd+bwd 2048x32000 float32`` the Min column's parenthesised ratio on the
 ``memcpy`` row vs the ``fastsoftmax out=`` row gives the "<= 1.25x memcpy" bar.
-These run at FASTSOFTMAX_BENCH_BAR_THREADS threads (default 2, the issue's setting) for
+These run at FASTSOFTMAX_BENCH_BAR_THREADS threads (default 2, the bars' setting) for
 fastsoftmax, PyTorch and scikit-learn, independently of FASTSOFTMAX_BENCH_THREADS (the
 thread count of test_bench_ops.py); the previous settings are restored after each case.
 
@@ -21,13 +21,13 @@ import os
 import pytest
 
 import fastsoftmax as fs
-from fastsoftmax import _baselines as bl
-from fastsoftmax import _bench
+import _baselines as bl
+import _harness
 
 BAR_THREADS = int(os.environ.get("FASTSOFTMAX_BENCH_BAR_THREADS", "2"))
-GROUPS = {g["key"]: g for g in _bench.bar_groups(BAR_THREADS)}
+GROUPS = {g["key"]: g for g in _harness.bar_groups(BAR_THREADS)}
 
-# (group key, implementation name) -- must match the names the builders in _bench use
+# (group key, implementation name) -- must match the names the builders in _harness use
 IMPLS = {
     "ce": ["fastsoftmax out=", "fastsoftmax", "memcpy", "torch"],
     "ce_fwd": ["fastsoftmax", "numpy max"],
@@ -52,7 +52,7 @@ def _impl(key, name):
 @pytest.fixture
 def bar_threads():
     """BAR_THREADS for fastsoftmax and torch during the case; previous settings restored."""
-    torch = _bench._torch()
+    torch = _harness.optional_import("torch")
     fs_prev = fs.get_num_threads()
     isa_prev = fs._config.get_isa()
     t_prev = torch.get_num_threads() if torch is not None else None

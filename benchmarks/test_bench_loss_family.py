@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loss_family  # noqa: E402  (the case builders)
 
-from fastsoftmax import _bench  # noqa: E402
+import _harness  # noqa: E402
 
 THREADS = int(os.environ.get("FASTSOFTMAX_BENCH_THREADS", "2"))
 _built = {}  # only the latest case's inputs stay alive
@@ -48,7 +48,7 @@ def _params():
 
 @pytest.fixture(scope="module")
 def threads():
-    limiter = _bench.set_threads(THREADS)  # noqa: F841 (keeps threadpoolctl's limits alive)
+    limiter = _harness.set_threads(THREADS)  # noqa: F841 (keeps threadpoolctl's limits alive)
     yield THREADS
 
 

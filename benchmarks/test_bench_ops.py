@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import fastsoftmax as fs
-from fastsoftmax import _baselines as bl
-from fastsoftmax import _bench
+import _baselines as bl
+import _harness
 
 # FASTSOFTMAX_BENCH_SHAPES="2048x32000,..." / FASTSOFTMAX_BENCH_DTYPES="float32" override these
-SHAPES = _bench.parse_shapes(os.environ.get("FASTSOFTMAX_BENCH_SHAPES", "65536x10,8192x1000,2048x32000"))
+SHAPES = _harness.parse_shapes(os.environ.get("FASTSOFTMAX_BENCH_SHAPES", "65536x10,8192x1000,2048x32000"))
 DTYPES = [d.strip() for d in os.environ.get("FASTSOFTMAX_BENCH_DTYPES", "float32,float64").split(",")
           if d.strip()]
 
@@ -26,7 +26,7 @@ def _cases(impls):
         for dtype in DTYPES:
             for impl in impls:
                 out.append(pytest.param(shape, dtype, impl,
-                                        id="%s-%s-%s" % (_bench.shape_str(shape), dtype, impl)))
+                                        id="%s-%s-%s" % (_harness.shape_str(shape), dtype, impl)))
     return out
 
 
@@ -39,9 +39,9 @@ def _need(impl):
 
 def _setup(benchmark, op, shape, dtype, impl):
     _need(impl)
-    benchmark.group = "%s %s %s" % (op, _bench.shape_str(shape), dtype)
-    nbytes = _bench.bytes_moved(op, shape, dtype)
-    benchmark.extra_info.update(op=op, shape=_bench.shape_str(shape), dtype=dtype, impl=impl,
+    benchmark.group = "%s %s %s" % (op, _harness.shape_str(shape), dtype)
+    nbytes = _harness.bytes_moved(op, shape, dtype)
+    benchmark.extra_info.update(op=op, shape=_harness.shape_str(shape), dtype=dtype, impl=impl,
                                 bytes=nbytes)
 
 

@@ -10,23 +10,24 @@ the same functions, which the test suite uses as its oracle.
 __version__ = "0.1.0"
 
 
-def _use_installed_extension():
-    """Make ``fastsoftmax._kernels`` importable when this package is a source
-    checkout without an in-place build (``pip install .`` followed by
-    ``python -m fastsoftmax`` in the checkout puts the checkout first on
-    ``sys.path``): the compiled module of the installed copy is used, which
-    that ``pip install .`` built from these same sources."""
+def _kernels_in(directory):
     import importlib.machinery
+    import os
+
+    return any(os.path.exists(os.path.join(directory, "_kernels" + suffix))
+               for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+
+
+# `python -m fastsoftmax` in a source checkout without an in-place build puts the checkout first on
+# sys.path: take the compiled module of an installed copy (which `pip install .` built from these sources).
+def _use_installed_extension():
     import os
     import sys
 
     here = os.path.dirname(os.path.abspath(__file__))
     for entry in sys.path:
         candidate = os.path.join(os.path.abspath(entry or os.curdir), "fastsoftmax")
-        if candidate == here or not os.path.isdir(candidate):
-            continue
-        if any(os.path.exists(os.path.join(candidate, "_kernels" + suffix))
-               for suffix in importlib.machinery.EXTENSION_SUFFIXES):
+        if candidate != here and os.path.isdir(candidate) and _kernels_in(candidate):
             __path__.append(candidate)
             return True
     return False
@@ -34,9 +35,12 @@ def _use_installed_extension():
 
 try:
     from . import _kernels  # noqa: F401
-except ImportError:
+except ImportError as exc:
     if not _use_installed_extension():
-        raise
+        if any(_kernels_in(d) for d in __path__):
+            raise  # built, but it does not load: the error says why
+        raise ImportError("fastsoftmax's compiled module (fastsoftmax._kernels) is not built: run `pip install .`, "
+                          "or `python setup.py build_ext --inplace` in a source checkout") from exc
     from . import _kernels  # noqa: F401
 
 from . import _config

@@ -23,12 +23,53 @@ kind of messages.  Results are float64: arrays are float64 and reduced losses ar
 ``out`` (which, as for the public API, must have the input's dtype) and ``out`` is
 returned.
 
-Special values follow PyTorch (see notes/SPEC.md): a row of all ``-inf`` gives a NaN
+Special values follow PyTorch (``torch.softmax``, ``torch.nn.functional.cross_entropy``;
+README.md, "Semantics"): a row of all ``-inf`` gives a NaN
 row, a row containing ``+inf`` gives a NaN (log-)softmax row, a NaN poisons only its
 own row, and ``-inf`` entries in an otherwise finite row are masked classes with
 probability exactly 0.  ``logsumexp`` follows ``torch.logsumexp``: all ``-inf`` ->
 ``-inf``; ``+inf`` present (and no NaN) -> ``+inf``; NaN present -> NaN; an empty
 class axis -> ``-inf``.
+
+Accuracy bars: :data:`TOLERANCES` holds, per dtype, the bars the kernels meet against
+this module's float64 results computed from the same input values (the test suite,
+``tests/conftest.py``, and the self-check ``python -m fastsoftmax`` check them).  With
+``rel`` and ``softmax_abs`` the entries of the computation's dtype:
+
+======================  =====================================================
+quantity                bar
+======================  =====================================================
+softmax, sigmoid        ``|p - p_ref| <= rel * |p_ref| + softmax_abs``
+log_softmax, logsumexp, ``|v - v_ref| <= rel * (1 + |v_ref|)``
+losses
+loss gradients          ``|g - g_ref| <= rel * (|g_ref| + r)``
+softmax_backward        ``|g - g_ref| <= rel * p_j * (|g_j| + sum_k p_k |g_k|)``
+log_softmax_backward    ``|g - g_ref| <= rel * (|g_j| + exp(lp_j) * sum_k |g_k|)``
+======================  =====================================================
+
+==============  ========  ========
+entry           float32   float64
+==============  ========  ========
+``rel``         2e-6      1e-12
+``softmax_abs`` 1e-12     1e-300
+==============  ========  ========
+
+``r`` is the row's factor in the reduced loss, so that the bar scales with the
+gradient's size: for ``cross_entropy`` the largest factor multiplying the row's
+``p_j - [j == target]`` terms (``"sum"`` and ``"none"``: 1; ``"mean"``: the row's class
+weight over the mean's divisor, the largest class weight with label smoothing or
+probability targets; ignored rows: 0, their gradient is exactly 0), times
+``1 + 2 * z_loss * |logsumexp(row)|`` with ``z_loss``; for
+``binary_cross_entropy_with_logits`` ``|weight| * max(1, |pos_weight|)``, divided by
+the number of elements for ``"mean"``.
+
+float16 logits are computed in float32, so their entry is ``ulp`` (1) and the float32
+``rel``: float16 outputs are within ``ulp`` float16 ulps of the reference rounded to
+float16, plus ``rel * (1 + |v_ref|)`` for log_softmax and logsumexp (near 0 a float16
+ulp is finer than the float32 computation's error) and ``rel * (|g_ref| + r)`` for
+gradients; losses (float32) meet the float32 bars.
+
+On top of the bars, NaN and +-inf must appear exactly where the reference has them.
 
 Only NumPy (and the standard library) is imported, so this file can be used on its
 own (without the compiled extension) as ``import reference`` after adding its
@@ -42,7 +83,14 @@ import operator
 import numpy as np
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
-           "softmax_backward", "log_softmax_backward"]
+           "softmax_backward", "log_softmax_backward", "TOLERANCES"]
+
+#: The accuracy bars, per computation dtype (see the table in the module docstring).
+TOLERANCES = {
+    np.dtype(np.float32): {"rel": 2e-6, "softmax_abs": 1e-12},
+    np.dtype(np.float64): {"rel": 1e-12, "softmax_abs": 1e-300},
+    np.dtype(np.float16): {"ulp": 1, "rel": 2e-6},
+}
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: sigmoid and binary_cross_entropy_with_logits also accept float16 (computed in float32 by the API).

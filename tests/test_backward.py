@@ -1,6 +1,7 @@
 """softmax_backward and log_softmax_backward against the float64 reference.
 
-Bars (API.md), with p / lp the (rounded) inputs and g the grad_output:
+Bars (fastsoftmax.reference.TOLERANCES), with p / lp the (rounded) inputs and g the
+grad_output:
   softmax_backward:     |gx - ref| <= rel * p_j * (|g_j| + sum_k p_k |g_k|)
   log_softmax_backward: |gx - ref| <= rel * (|g_j| + exp(lp_j) * sum_k |g_k|)
 """

@@ -1,8 +1,8 @@
 """sigmoid and binary_cross_entropy_with_logits (loss and gradient) against the float64 reference.
 
-Bars (API.md): sigmoid like softmax (|v - ref| <= rel*|ref| + abs); BCE loss as
-assert_value_close (per element for "none", on the reduced value otherwise); BCE
-gradient |g - ref| <= rel * (|ref| + r), r = |w| * max(1, |pos_weight|) * s
+Bars (fastsoftmax.reference.TOLERANCES): sigmoid like softmax (|v - ref| <= rel*|ref| +
+softmax_abs); BCE loss as assert_value_close (per element for "none", on the reduced value
+otherwise); BCE gradient |g - ref| <= rel * (|ref| + r), r = |w| * max(1, |pos_weight|) * s
 (conftest.bce_grad_factor).  float16 is covered in test_float16.py.
 """
 

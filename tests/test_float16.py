@@ -1,12 +1,13 @@
 """float16 inputs: softmax, log_softmax, logsumexp, sigmoid, cross_entropy, binary_cross_entropy_with_logits.
 
-Bars (API.md), against the float64 reference computed from the same float16 values:
+Bars (fastsoftmax.reference.TOLERANCES, float16: ulp = 1 and the float32 rel), against the
+float64 reference computed from the same float16 values:
   * softmax / sigmoid outputs (float16): within 1 float16 ulp of the reference rounded to
     float16 (conftest.assert_f16_close); log_softmax / logsumexp: that, plus the float32
-    value bar of the computation (2e-6 * (1 + |ref|), which near 0 is coarser than a
+    value bar of the computation (rel * (1 + |ref|), which near 0 is coarser than a
     float16 ulp);
   * losses (float32): the float32 bars (assert_value_close with float32);
-  * gradients (float16): |g - ref| <= 1 f16 ulp(round16(ref)) + 2e-6 * (|ref| + r).
+  * gradients (float16): |g - ref| <= 1 f16 ulp(round16(ref)) + rel * (|ref| + r).
 Class weights, pos_weight, weight and probability targets are used in float32 for float16
 logits, so the reference gets them rounded to float32.
 """

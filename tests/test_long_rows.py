@@ -19,6 +19,7 @@ from conftest import (
     assert_softmax_close,
     assert_value_close,
     grad_row_factor,
+    kernel_threads,
     make_prob_target,
 )
 
@@ -42,15 +43,8 @@ def threading_mode(request):
     if request.param == "default":
         yield request.param
         return
-    from fastsoftmax import _kernels
-
-    _kernels.set_num_threads(3)
-    _kernels.set_tuning(64, 100)
-    try:
+    with kernel_threads(3, (64, 100)):
         yield request.param
-    finally:
-        _kernels.set_num_threads(0)
-        _kernels.set_tuning(0, 0)
 
 
 def _row(rng, C, dtype, variant, pos):

@@ -8,6 +8,8 @@ the compiled kernels.
 
 import itertools
 import math
+import os
+import re
 
 import numpy as np
 import pytest
@@ -146,3 +148,21 @@ def test_reference_errors():
         ref.softmax(np.zeros(3, np.float16))
     with pytest.raises(np.exceptions.AxisError):
         ref.logsumexp(x, axis=2)
+
+
+def test_the_readme_accuracy_table_is_the_tolerances():
+    """README.md's "Accuracy" table states ``reference.TOLERANCES`` (skipped outside a checkout)."""
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(ref.__file__))), "README.md")
+    if not os.path.exists(readme):
+        pytest.skip("no README.md next to the package")
+    with open(readme, encoding="utf-8") as f:
+        section = f.read().split("## Accuracy", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): [float(v) for v in re.findall(r"\d+e-\d+", line)]
+            for line in section.splitlines() if line.startswith("| ") and "e-" in line}
+    f32, f64 = ref.TOLERANCES[np.dtype(np.float32)], ref.TOLERANCES[np.dtype(np.float64)]
+    assert rows == {
+        "softmax": [f32["rel"], f32["softmax_abs"], f64["rel"], f64["softmax_abs"]],
+        "log-softmax, logsumexp, loss": [f32["rel"], f64["rel"]],
+        "gradient": [f32["rel"], f64["rel"]],
+    }
+    assert ref.TOLERANCES[np.dtype(np.float16)] == {"ulp": 1, "rel": f32["rel"]}  # computed in float32

@@ -5,7 +5,7 @@ import pytest
 
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
-from conftest import DTYPES, assert_softmax_close, assert_value_close, make_logits
+from conftest import DTYPES, assert_softmax_close, assert_value_close, make_logits, tol
 
 # every test here runs on each instruction-set path with 1 and 2 threads (conftest.backend)
 pytestmark = pytest.mark.usefixtures("backend")
@@ -230,8 +230,7 @@ def test_rows_sum_to_one(rng, dtype, C):
     x = make_logits(rng, (11, C), dtype, scale=10)
     p = fs.softmax(x).astype(np.float64)
     # From the bar: |sum p - 1| <= rel * sum p_ref + C * abs + (float64 rounding of the sums).
-    t = {np.float32: 2e-6, np.float64: 1e-12}[dtype]
-    a = {np.float32: 1e-12, np.float64: 1e-300}[dtype]
+    t, a = tol(dtype)["rel"], tol(dtype)["softmax_abs"]
     assert np.all(np.abs(p.sum(axis=1) - 1.0) <= t + C * a + 4 * C * np.finfo(np.float64).eps)
     assert np.all(p >= 0)
 

@@ -5,7 +5,8 @@ of a second, independent float64 oracle:
 
 * reference vs torch: agreement to 1e-13 * (1 + |v|) (both are float64 computations),
   NaN / inf positions identical;
-* kernels vs torch: the accuracy bars of notes/SPEC.md (conftest helpers).
+* kernels vs torch: the accuracy bars of fastsoftmax.reference.TOLERANCES (conftest
+  helpers).
 """
 
 import itertools

@@ -2,7 +2,8 @@
 
 Torch runs in float64 on the float64-upcast input values (a second, independent float64
 oracle): reference vs torch agree to 1e-13 * (1 + |v|) with identical NaN / inf
-positions; fastsoftmax vs torch meets the accuracy bars of API.md.
+positions; fastsoftmax vs torch meets the accuracy bars of
+fastsoftmax.reference.TOLERANCES.
 """
 
 import itertools

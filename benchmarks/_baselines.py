@@ -1,4 +1,4 @@
-"""Competitor implementations used by ``python -m fastsoftmax`` and ``benchmarks/``.
+"""Competitor implementations for the benchmarks of this directory.
 
 These are deliberately the straightforward versions a user would write, so that the
 timings answer "how much faster is fastsoftmax than what I would do otherwise":
@@ -14,10 +14,15 @@ timings answer "how much faster is fastsoftmax than what I would do otherwise":
 
 All functions take NumPy arrays and return NumPy arrays / scalars.  The class axis is
 the last one for the cross-entropy baselines (index targets, "mean" reduction), which is
-the layout used by every benchmark in this project.
+the layout used by every benchmark in this project.  The NumPy and PyTorch softmax and
+cross-entropy are those of ``python -m fastsoftmax bench`` (``fastsoftmax/bench.py``),
+so that both time the same code.
 """
 
 import numpy as np
+
+from fastsoftmax.bench import (numpy_cross_entropy, numpy_softmax, optional_import, torch_cross_entropy,
+                               torch_softmax)
 
 __all__ = [
     "has_torch",
@@ -39,35 +44,22 @@ __all__ = [
 ]
 
 
-def _optional_import(name):
-    try:
-        return __import__(name, fromlist=["_"])
-    except Exception:  # ImportError, or a broken installation
-        return None
-
-
 def has_torch():
     """True when ``import torch`` works (imports it on first call)."""
-    return _optional_import("torch") is not None
+    return optional_import("torch") is not None
 
 
 def has_sklearn():
     """True when ``sklearn._loss.loss.HalfMultinomialLoss`` can be imported."""
-    return _optional_import("sklearn._loss.loss") is not None
+    return optional_import("sklearn._loss.loss") is not None
 
 
 def has_scipy():
     """True when ``import scipy.special`` works."""
-    return _optional_import("scipy.special") is not None
+    return optional_import("scipy.special") is not None
 
 
 # ----------------------------------------------------------------------------- NumPy
-
-
-def numpy_softmax(x, axis=-1):
-    """Plain NumPy softmax: subtract the max, exponentiate, divide by the sum."""
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 def numpy_log_softmax(x, axis=-1):
@@ -83,36 +75,7 @@ def numpy_logsumexp(x, axis=-1):
     return np.squeeze(r, axis=axis)
 
 
-def numpy_cross_entropy(logits, target, return_grad=True):
-    """Plain NumPy cross-entropy, index targets, mean reduction, class axis last.
-
-    logits: (N, C) array (float32 stays float32); target: (N,) integer class indices.
-    Forward: log-softmax via max / logsumexp, loss = -mean(logp[n, target[n]]).
-    Backward (``return_grad=True``): grad = (softmax - onehot) / N.
-    Returns ``loss`` or ``(loss, grad)``.
-    """
-    n = logits.shape[0]
-    rows = np.arange(n)
-    s = logits - logits.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(s).sum(axis=1, keepdims=True))
-    logp = s - lse
-    loss = -logp[rows, target].mean()
-    if not return_grad:
-        return loss
-    grad = np.exp(logp)
-    grad[rows, target] -= 1
-    grad /= n
-    return loss, grad
-
-
 # ----------------------------------------------------------------------------- PyTorch
-
-
-def torch_softmax(x, axis=-1):
-    """``torch.softmax`` on ``torch.from_numpy(x)`` (zero-copy), result as NumPy."""
-    import torch
-
-    return torch.softmax(torch.from_numpy(x), dim=axis).numpy()
 
 
 def torch_log_softmax(x, axis=-1):
@@ -127,29 +90,6 @@ def torch_logsumexp(x, axis=-1):
     import torch
 
     return torch.logsumexp(torch.from_numpy(x), dim=axis).numpy()
-
-
-def torch_cross_entropy(logits, target, return_grad=True):
-    """``torch.nn.functional.cross_entropy`` (mean reduction), forward (+ backward).
-
-    The logits tensor is made from the NumPy array with ``torch.from_numpy`` (no copy)
-    and ``requires_grad``; ``loss.backward()`` computes the gradient.  ``target`` should
-    be an int64 NumPy array (``torch.from_numpy`` is then free; other integer dtypes are
-    converted).  Returns ``loss`` (a NumPy scalar) or ``(loss, grad)``.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    if target.dtype != np.int64:
-        target = target.astype(np.int64)
-    t = torch.from_numpy(target)
-    if not return_grad:
-        with torch.no_grad():
-            return F.cross_entropy(torch.from_numpy(logits), t).numpy()[()]
-    x = torch.from_numpy(logits).requires_grad_(True)
-    loss = F.cross_entropy(x, t)
-    loss.backward()
-    return loss.detach().numpy()[()], x.grad.numpy()
 
 
 # ----------------------------------------------------------------------------- SciPy

@@ -1,221 +1,39 @@
-"""Small timing / reporting helpers shared by ``python -m fastsoftmax`` and
-``benchmarks/compare.py``, and the issue's performance bars (:func:`bars_main`, behind
-``benchmarks/bars.py`` and ``python -m fastsoftmax bench``; :func:`bar_groups` is shared with
-``benchmarks/test_bench_bars.py``).  Not part of the public API."""
+"""The performance bars of fastsoftmax (its speed targets against np.copyto, PyTorch,
+scikit-learn, its own single-threaded and baseline paths), measured in one process with
+interleaved rounds: :func:`bars_main` is ``python benchmarks/bars.py``; :func:`bar_groups`
+is shared with ``test_bench_bars.py`` and :func:`interleaved` with ``loss_family.py``.
+
+The timing and machine helpers (``Timing``, ``make_inputs``, ``machine_header``,
+``set_threads`` ...) are those of ``python -m fastsoftmax bench`` (``fastsoftmax/bench.py``),
+re-exported here for the other scripts of this directory.
+"""
 
 import gc
 import os
 import platform
-import statistics
-import sys
 import time
 
 import numpy as np
 
+import _baselines as bl
+from fastsoftmax.bench import (Timing, available_cpus, cpu_flags, cpu_model, load_average, machine_header,
+                               make_inputs, optional_import, parse_shapes, set_threads, shape_str, thread_summary)
+
 __all__ = [
     "Timing",
-    "measure",
     "parse_shapes",
+    "shape_str",
     "cpu_model",
     "machine_header",
     "set_threads",
     "thread_summary",
     "bytes_moved",
     "make_inputs",
+    "optional_import",
+    "bar_groups",
+    "bars_main",
+    "interleaved",
 ]
-
-
-class Timing:
-    """Result of :func:`measure`: ``best``, ``median`` (seconds), ``n`` timed calls."""
-
-    __slots__ = ("best", "median", "n", "times")
-
-    def __init__(self, times):
-        self.times = list(times)
-        self.best = min(self.times)
-        self.median = statistics.median(self.times)
-        self.n = len(self.times)
-
-    def __repr__(self):
-        return "Timing(best=%.6g s, median=%.6g s, n=%d)" % (self.best, self.median, self.n)
-
-
-def measure(fn, repeats=None, budget=1.0, min_repeats=3, max_repeats=50):
-    """Time ``fn()`` with ``time.perf_counter``: one untimed warm-up call, then timed calls.
-
-    ``repeats`` given: exactly that many timed calls (>= 1).  Otherwise the first timed
-    call estimates the count so the measurement takes about ``budget`` seconds, clamped
-    to ``[min_repeats, max_repeats]``.  Garbage collection is run before and disabled
-    during the timed calls.
-    """
-    gc.collect()
-    fn()  # warm-up (first-call costs: lazy imports, allocator, caches)
-    times = []
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if repeats is None:
-            # one timed probe call (kept) estimates how many calls fit in the budget
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-            repeats = int(budget / max(times[0], 1e-7))
-            repeats = max(min_repeats, min(max_repeats, repeats)) - 1
-        else:
-            repeats = max(1, int(repeats))
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    finally:
-        if was_enabled:
-            gc.enable()
-    return Timing(times)
-
-
-def parse_shapes(text):
-    """``"2048x32000,65536x10"`` -> ``[(2048, 32000), (65536, 10)]``."""
-    shapes = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            dims = tuple(int(d) for d in part.lower().split("x"))
-        except ValueError:
-            dims = ()
-        if len(dims) != 2 or min(dims) < 1:
-            raise ValueError("shape %r: expected NxC with N, C >= 1" % part)
-        shapes.append(dims)
-    if not shapes:
-        raise ValueError("no shape given")
-    return shapes
-
-
-def shape_str(shape):
-    return "x".join(str(d) for d in shape)
-
-
-def cpu_model():
-    """CPU model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return [f for f in ("avx2", "fma", "avx512f") if f in flags]
-    except OSError:
-        pass
-    return []
-
-
-def _torch():
-    try:
-        import torch
-
-        return torch
-    except Exception:
-        return None
-
-
-def set_threads(n):
-    """Limit every thread pool we know about to ``n`` threads.
-
-    Environment variables cannot change pools of libraries that are already loaded, so
-    this uses the runtime controls: ``torch.set_num_threads`` (when torch is importable),
-    ``threadpoolctl.threadpool_limits`` (NumPy's BLAS and any loaded OpenMP runtime, when
-    threadpoolctl is importable), and ``fastsoftmax.set_num_threads`` when it exists.
-    The environment variables are also set for child processes / later-loaded libraries.
-    Returns the threadpoolctl limiter (keep it alive) or None.
-    """
-    n = int(n)
-    if n < 1:
-        raise ValueError("thread count must be >= 1")
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
-        os.environ[var] = str(n)
-    torch = _torch()
-    if torch is not None:
-        torch.set_num_threads(n)
-    limiter = None
-    try:
-        from threadpoolctl import threadpool_limits
-
-        limiter = threadpool_limits(limits=n)
-    except Exception:
-        pass
-    fs = sys.modules.get("fastsoftmax")
-    if fs is not None and callable(getattr(fs, "set_num_threads", None)):
-        fs.set_num_threads(n)
-    return limiter
-
-
-def thread_summary():
-    """One line: CPUs available, torch threads, NumPy BLAS / OpenMP pool sizes, fastsoftmax."""
-    parts = []
-    try:
-        avail = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        avail = os.cpu_count()
-    parts.append("cpus=%s (available %s)" % (os.cpu_count(), avail))
-    fs = sys.modules.get("fastsoftmax")
-    if fs is not None and callable(getattr(fs, "get_num_threads", None)):
-        try:
-            parts.append("fastsoftmax=%s" % fs.get_num_threads())
-        except Exception:
-            pass
-    torch = _torch()
-    if torch is not None:
-        parts.append("torch=%d" % torch.get_num_threads())
-    try:
-        from threadpoolctl import threadpool_info
-
-        for info in threadpool_info():
-            parts.append("%s:%s=%s" % (info.get("user_api"), info.get("internal_api"),
-                                       info.get("num_threads")))
-    except Exception:
-        pass
-    return ", ".join(parts)
-
-
-def machine_header():
-    """Lines describing the machine and library versions."""
-    import fastsoftmax
-
-    lines = []
-    flags = _cpu_flags()
-    lines.append("machine : %s%s; %s" % (cpu_model(), (" [" + " ".join(flags) + "]") if flags else "",
-                                         platform.platform()))
-    lines.append("python  : %s" % platform.python_version())
-    vers = ["fastsoftmax %s" % getattr(fastsoftmax, "__version__", "?"), "numpy %s" % np.__version__]
-    torch = _torch()
-    vers.append("torch %s" % torch.__version__ if torch is not None else "torch not installed")
-    try:
-        import scipy
-
-        vers.append("scipy %s" % scipy.__version__)
-    except Exception:
-        pass
-    lines.append("versions: %s" % ", ".join(vers))
-    cfg = getattr(fastsoftmax, "_config", None)
-    if cfg is not None and callable(getattr(cfg, "get_isa", None)):
-        try:
-            lines.append("kernels : %s path (supported: %s)"
-                         % (cfg.get_isa(), ", ".join(cfg.supported_isas())))
-        except Exception:
-            pass
-    lines.append("threads : %s" % thread_summary())
-    return lines
 
 
 def bytes_moved(op, shape, dtype):
@@ -231,21 +49,7 @@ def bytes_moved(op, shape, dtype):
     return 2 * n
 
 
-def make_inputs(shape, dtype, seed=0):
-    """Random logits (standard normal * 3, in ``dtype``) and int64 index targets."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape, dtype=np.float32 if np.dtype(dtype) == np.float32 else np.float64)
-    x *= 3
-    x = x.astype(dtype, copy=False)
-    t = rng.integers(0, shape[-1], size=shape[:-1], dtype=np.int64)
-    return x, t
-
-
-# ============================================================================ issue bars
-#
-# The performance bars of the issue, measured in one process with interleaved rounds.
-# Used by ``benchmarks/bars.py``, ``python -m fastsoftmax bench`` and
-# ``benchmarks/test_bench_bars.py`` (which shares the implementation builders below).
+# ============================================================================ the bars
 
 
 class BarImpl:
@@ -297,8 +101,6 @@ def _touched_like(x):
 
 def _build_ce(ctx):
     fs = _fs()
-    from fastsoftmax import _baselines as bl
-
     x, t = _ctx_inputs(ctx, (2048, 32000), np.float32)
     g, dst = _touched_like(x), _touched_like(x)
     impls = [
@@ -325,8 +127,6 @@ def _build_ce_fwd(ctx):
 
 def _build_softmax(ctx):
     fs = _fs()
-    from fastsoftmax import _baselines as bl
-
     x, _ = _ctx_inputs(ctx, (2048, 32000), np.float32)
     o, dst = _touched_like(x), _touched_like(x)
     impls = [
@@ -341,8 +141,6 @@ def _build_softmax(ctx):
 
 def _build_small(ctx):
     fs = _fs()
-    from fastsoftmax import _baselines as bl
-
     n, c = 65536, 10
     x, t = _ctx_inputs(ctx, (n, c), np.float32)
     g = _touched_like(x)
@@ -415,7 +213,7 @@ def _best_non_baseline(times):
 
 
 def bar_groups(threads=2):
-    """The issue's bars: list of dicts (key, title, build(ctx) -> [BarImpl], checks, ...)."""
+    """The bars: list of dicts (key, title, build(ctx) -> [BarImpl], checks, ...)."""
     t = threads
     return [
         dict(key="ce", title="fused CE fwd+bwd 2048x32000 float32", build=_build_ce,
@@ -459,18 +257,10 @@ def bar_groups(threads=2):
 BAR_KEYS = ("ce", "ce_fwd", "softmax", "small", "f64", "row", "isa", "plot")
 
 
-# Pause before each sample: an OpenMP runtime's threads keep spinning after a parallel region
-# (scikit-learn's for 20-100 ms here), and took the cores from whichever implementation came
-# next (65536x10 cross-entropy calls ran 35-45% slower right after scikit-learn's, and as fast
-# as alone after 0.1 s).  Each sample then starts from idle thread pools, as a lone call would.
+# Pause before each sample, so that it finds idle thread pools (measurements: benchmarks/README.md).
 SETTLE_S = 0.15
 
-# Shortest sample: a sample repeats its call back to back until it has lasted this long (the mean
-# is recorded), in every group.  A lone call after the pause also pays for waking its thread pool,
-# which on this virtual machine took up to several ms (1x10^7 softmax on 2 threads: median 13 ms
-# for lone calls, 6 ms in threes); a sample of calls shares that as a loop of calls does.  The
-# count is not fixed from the warm-up call: that call's own wake-up (1-3 ms for a 0.5 ms
-# 65536x10 call) made k 2-4x too small for some implementations and not for others.
+# Shortest sample: its calls share the pool's wake-up after the pause, as a loop's calls do.
 MIN_SAMPLE_S = 0.02
 MAX_SAMPLE_CALLS = 1000
 
@@ -514,19 +304,10 @@ def interleaved(impls, repeats, min_sample=0.0, settle=SETTLE_S):
     return {n: Timing(v) for n, v in times.items()}
 
 
-def _loadavg():
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return float("nan")
-
-
 def _sanity(key, ctx):
     """Check that the compared implementations compute the same thing (not timed).
     Returns a list of warning strings."""
     fs = _fs()
-    from fastsoftmax import _baselines as bl
-
     warn = []
     if key in ("ce", "small"):
         shape = (2048, 32000) if key == "ce" else (65536, 10)
@@ -568,14 +349,14 @@ def run_bars(keys, threads=2, repeats=7, log=print, settle=SETTLE_S, restore=Non
             impls = grp["build"](ctx)
             for w in _sanity(grp["key"], ctx):
                 log("WARNING: " + w)
-            load0 = _loadavg()
+            load0 = load_average()
             try:
                 times = interleaved(impls, repeats, MIN_SAMPLE_S, settle=settle)
             finally:
                 # restore what the pre() hooks may have changed
                 cfg.set_isa(isa0)
                 fs.set_num_threads(restore)
-            load1 = _loadavg()
+            load1 = load_average()
             for im in impls:
                 tm = times[im.name]
                 log("  %-18s best %9.3f ms  median %9.3f ms   %s"
@@ -615,8 +396,6 @@ def run_gbps(threads=2, repeats=3, total=1 << 26, classes=(10, 100, 1000, 10000,
     """GB/s = 2*N*C*4 / time against C (N = total // C, float32): fastsoftmax fused CE
     fwd+bwd (out=), NumPy, PyTorch, np.copyto.  -> list of (C, N, {name: Timing})."""
     fs = _fs()
-    from fastsoftmax import _baselines as bl
-
     rows = []
     log("\n[plot] GB/s against C, float32, N*C = %d, %d interleaved rounds" % (total, repeats))
     for c in classes:
@@ -642,12 +421,9 @@ def _md_machine(threads, repeats, quick, settle=SETTLE_S, defaults=False):
     import fastsoftmax
 
     cfg = fastsoftmax._config
-    try:
-        avail = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        avail = os.cpu_count()
+    avail = available_cpus()
     vers = ["fastsoftmax %s" % getattr(fastsoftmax, "__version__", "?"), "NumPy %s" % np.__version__]
-    torch = _torch()
+    torch = optional_import("torch")
     if torch is not None:
         vers.append("PyTorch %s" % torch.__version__)
     try:
@@ -662,7 +438,7 @@ def _md_machine(threads, repeats, quick, settle=SETTLE_S, defaults=False):
             mem = "%.0f GiB RAM" % (int(f.readline().split()[1]) / 2**20)
     except Exception:
         mem = "RAM unknown"
-    flags = _cpu_flags()
+    flags = cpu_flags()
     lines = [
         "| | |", "|---|---|",
         "| CPU | %s (%d logical CPUs, %d available%s), %s |"
@@ -716,7 +492,7 @@ def _build_id():
 def write_markdown(path, results, gbps, threads, repeats, quick, plot_file=None, settle=SETTLE_S,
                    defaults=False):
     lines = ["# fastsoftmax performance bars", "",
-             "Generated by `python benchmarks/bars.py` (or `python -m fastsoftmax bench`).", ""]
+             "Generated by `python benchmarks/bars.py`.", ""]
     lines += _md_machine(threads, repeats, quick, settle, defaults)
     lines += ["", "## Bars", "",
               "| bar | measured | ratio (best) | ratio (median) | required | result |",
@@ -809,22 +585,16 @@ def plot_gbps(path, gbps, threads):
     return True
 
 
-def default_results_dir():
-    """``<checkout>/benchmarks/results`` when running from a source checkout, else
-    ``./fastsoftmax-bench-results``."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.path.isdir(os.path.join(root, "benchmarks")):
-        return os.path.join(root, "benchmarks", "results")
-    return os.path.abspath("fastsoftmax-bench-results")
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def bars_main(argv=None, prog=None):
-    """Command line of ``benchmarks/bars.py`` / ``python -m fastsoftmax bench``."""
+    """Command line of ``benchmarks/bars.py``."""
     import argparse
 
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Measure the issue's performance bars in one process (interleaved rounds, "
+        description="Measure fastsoftmax's performance bars in one process (interleaved rounds, "
                     "best-of-N and median), print each ratio against its requirement with "
                     "MET / NOT MET, write bars.md and (with matplotlib) gbps_vs_classes.png.")
     p.add_argument("--threads", type=int, default=2,
@@ -839,7 +609,7 @@ def bars_main(argv=None, prog=None):
                    help="measure only these groups: %s (default: all)" % ", ".join(BAR_KEYS))
     p.add_argument("--out", default=None, metavar="DIR",
                    help="directory for bars.md and gbps_vs_classes.png (default: %s)"
-                        % default_results_dir())
+                        % RESULTS_DIR)
     p.add_argument("--quick", action="store_true",
                    help="3 rounds, and the GB/s plot on N*C = 2^24 instead of 2^26 elements")
     p.add_argument("--strict", action="store_true", help="exit status 1 when a bar is NOT MET")
@@ -855,7 +625,7 @@ def bars_main(argv=None, prog=None):
     bad = [k for k in keys if k not in BAR_KEYS]
     if bad or not keys:
         p.error("--only: unknown group(s) %s; choose from %s" % (", ".join(bad), ", ".join(BAR_KEYS)))
-    out_dir = a.out or default_results_dir()
+    out_dir = a.out or RESULTS_DIR
 
     fs = _fs()
     defaults = a.threads == 0
@@ -871,10 +641,10 @@ def bars_main(argv=None, prog=None):
         print("bars: %d threads%s, %d interleaved rounds per group, %s, load average %.2f"
               % (threads, " (the libraries' defaults)" if defaults else "", repeats,
                  "a %.2f s pause before each sample" % a.settle if a.settle else "no pause",
-                 _loadavg()), flush=True)
-        if _loadavg() > 0.7:
+                 load_average()), flush=True)
+        if load_average() > 0.7:
             print("note: the machine is not idle (load average %.2f); absolute times may be off, "
-                  "ratios measured side by side hold better" % _loadavg())
+                  "ratios measured side by side hold better" % load_average())
         log = lambda s: print(s, flush=True)  # noqa: E731
         results = run_bars(keys, threads, repeats, log=log, settle=a.settle,
                            restore=0 if defaults else threads)
