@@ -133,7 +133,8 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
         for (int64_t j = 0; j < b->n_classes; j++)
             wsum += w[j];
     }
-    H(job) J = {KIND_CROSS_ENTROPY, b, x, xs, grad, grad ? gs : xs, NULL, a, loss_rows, wsum, 0};
+    H(job) J = {.kind = KIND_CROSS_ENTROPY, .b = b, .x = x, .xs = xs, .y = grad, .ys = grad ? gs : xs,
+                .ce = a, .u = (const T *)a->prob, .us = &a->prob_strides, .loss_rows = loss_rows, .wsum = wsum};
     int status = H(run)(&J);
     *loss_sum = status == FS_OK ? fs_sum_rows(loss_rows, nrows) : 0.0;
     return status;

@@ -10,7 +10,7 @@ static int H(scratch_alloc)(H(scratchset) *w, const H(job) *J)
 {
     const int64_t c = J->b->n_classes;
     const int need_bx = J->xs->cls != 1 || (J->y && J->ys->cls != 1);
-    const int need_bu = J->kind == KIND_CROSS_ENTROPY && J->ce->prob && J->ce->prob_strides.cls != 1;
+    const int need_bu = J->u && J->us->cls != 1;
     const int need_eb = J->y && J->kind != KIND_LOG_SOFTMAX && c * (int64_t)sizeof(T) <= STORE_BYTES;
     int s1 = H(scratch)(&w->bx, need_bx, c);
     int s2 = H(scratch)(&w->bu, need_bu, c);

@@ -46,14 +46,13 @@ static int H(pipeline_ok)(const H(job) *J)
         return 0;
     if (J->kind == KIND_SOFTMAX)
         return 1;
-    return J->kind == KIND_CROSS_ENTROPY && !(J->ce->prob && J->ce->prob_strides.cls != 1);
+    return J->kind == KIND_CROSS_ENTROPY && !(J->u && J->us->cls != 1);
 }
 
 static int H(run_pipelined)(const H(job) *J, int64_t n_lo, int64_t n_hi, T *ebuf)
 {
     const int64_t c = J->b->n_classes, n_inner = J->b->n_inner;
     const int64_t nblocks = (c + BLOCK - 1) / BLOCK;
-    const int prob = J->kind == KIND_CROSS_ENTROPY && J->ce->prob;
     /* two slots used in turn: the current row's and the pending one's (never copied: a struct
      * copy right after the plan's scalar stores stalled on store forwarding) */
     H(pending) slot[2];
@@ -64,7 +63,7 @@ static int H(run_pipelined)(const H(job) *J, int64_t n_lo, int64_t n_hi, T *ebuf
         H(pending) *R = &slot[cur], *P = &slot[cur ^ 1];
         R->x = J->x + o * J->xs->outer + i * J->xs->inner;
         R->g = J->y + o * J->ys->outer + i * J->ys->inner;
-        const T *ur = prob ? (const T *)J->ce->prob + o * J->ce->prob_strides.outer + i * J->ce->prob_strides.inner
+        const T *ur = J->u ? J->u + o * J->us->outer + i * J->us->inner
                            : NULL;
         H(rowstate) *rs = &R->rs;
         int status = H(row_begin)(J, n, R->x, ur, R->g, 1, 1, rs);

@@ -106,11 +106,10 @@ static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, T *eb, int s
         xc = bx;
     }
     T *yc = gy ? bx : yr; /* in place in the scratch row: each element is read before it is written */
-    if (J->kind == KIND_CROSS_ENTROPY && J->ce->prob) {
-        const fs_strides *ps = &J->ce->prob_strides;
-        u = (const T *)J->ce->prob + o * ps->outer + i * ps->inner;
-        if (ps->cls != 1) {
-            H(gather)(bu, u, c, ps->cls);
+    if (J->u) {
+        u = J->u + o * J->us->outer + i * J->us->inner;
+        if (J->us->cls != 1) {
+            H(gather)(bu, u, c, J->us->cls);
             u = bu;
         }
     }

@@ -14,7 +14,7 @@ static int H(tile_ok)(const H(job) *J)
     const int64_t c = J->b->n_classes;
     if (c < 1 || c > SMALL_C || J->xs->cls != 1 || (J->y && J->ys->cls != 1))
         return 0;
-    return !(J->kind == KIND_CROSS_ENTROPY && J->ce->prob && J->ce->prob_strides.cls != 1);
+    return !(J->u && J->us->cls != 1);
 }
 
 /*
@@ -46,7 +46,7 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
 {
     const int64_t c = J->b->n_classes, n_inner = J->b->n_inner;
     const int ce_kind = J->kind == KIND_CROSS_ENTROPY;
-    const int prob = ce_kind && J->ce->prob;
+    const int prob = J->u != NULL;
     /* index targets take a lean path: the per-row work is a few scalars, no plan call */
     const int index_ce = ce_kind && !prob;
     int64_t yk[LANES];
@@ -60,7 +60,7 @@ static int H(process_tile)(const H(job) *J, int64_t n0, int nr)
     for (int k = 0; k < nr; k++) {
         xp[k] = J->x + o * J->xs->outer + i * J->xs->inner;
         yp[k] = J->y ? J->y + o * J->ys->outer + i * J->ys->inner : NULL;
-        up[k] = prob ? (const T *)J->ce->prob + o * J->ce->prob_strides.outer + i * J->ce->prob_strides.inner
+        up[k] = prob ? J->u + o * J->us->outer + i * J->us->inner
                      : NULL;
         if (++i == n_inner) {
             i = 0;

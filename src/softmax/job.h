@@ -10,6 +10,9 @@ typedef struct {
     const fs_strides *ys;
     T *lse;                  /* logsumexp output */
     const fs_ce_args *ce;
+    const T *u;              /* a second input of the logits' shape read with each row (the
+                              * cross-entropy's probability targets), or NULL */
+    const fs_strides *us;
     double *loss_rows;
     double wsum;
     int nt;                  /* streaming stores for the output (set by run) */

@@ -26,18 +26,18 @@ static void H(plan_logsumexp)(H(rowop) *op, const H(rowstat) *st, void *ctx)
 
 int K(softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
 {
-    H(job) J = {KIND_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0, 0};
+    H(job) J = {.kind = KIND_SOFTMAX, .b = b, .x = x, .xs = xs, .y = y, .ys = ys};
     return H(run)(&J);
 }
 
 int K(log_softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
 {
-    H(job) J = {KIND_LOG_SOFTMAX, b, x, xs, y, ys, NULL, NULL, NULL, 0.0, 0};
+    H(job) J = {.kind = KIND_LOG_SOFTMAX, .b = b, .x = x, .xs = xs, .y = y, .ys = ys};
     return H(run)(&J);
 }
 
 int K(logsumexp)(const fs_batch *b, const T *x, const fs_strides *xs, T *out)
 {
-    H(job) J = {KIND_LOGSUMEXP, b, x, xs, NULL, xs, out, NULL, NULL, 0.0, 0};
+    H(job) J = {.kind = KIND_LOGSUMEXP, .b = b, .x = x, .xs = xs, .ys = xs, .lse = out};
     return H(run)(&J);
 }
