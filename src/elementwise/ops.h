@@ -299,10 +299,8 @@ static void H(rw_unit)(const H(rwjob) *J, const H(rwplan) *P, int64_t u, T *buf,
             if (s->cls == 1) {
                 in[k] = src;
             } else {
-                T *d = buf + k * P->len;
-                for (int64_t j = 0; j < n; j++)
-                    d[j] = src[j * s->cls];
-                in[k] = d;
+                H(gather)(buf + k * P->len, src, n, s->cls);
+                in[k] = buf + k * P->len;
             }
         }
     }
@@ -328,8 +326,7 @@ static void H(rw_unit)(const H(rwjob) *J, const H(rwplan) *P, int64_t u, T *buf,
     }
     for (int k = 0; k < RW_OUT; k++)
         if (dst[k] && out[k] != dst[k])
-            for (int64_t j = 0; j < n; j++)
-                dst[k][j * J->os[k].cls] = out[k][j];
+            H(scatter)(dst[k], J->os[k].cls, out[k], n);
 }
 
 typedef struct {

@@ -24,11 +24,13 @@
 #define K(name) CAT3(CAT(fs, name), SUF, ISA)
 
 #include "isa/dtype_f32.h"
+#include "simd/dtype.h"
 #include "softmax/family.h"
 #include "elementwise/ops.h"
 #include "isa/dtype_undef.h"
 
 #include "isa/dtype_f64.h"
+#include "simd/dtype.h"
 #include "softmax/family.h"
 #include "elementwise/ops.h"
 #include "isa/dtype_undef.h"

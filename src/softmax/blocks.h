@@ -7,37 +7,6 @@
  * prefetcher alone left the 2048x32000 cross-entropy 10-25% slower) */
 #define PREFETCH_BYTES 2048
 
-/* Copy the last n < LANES elements into a full vector, the rest set to fill. */
-FS_INLINE V H(load_tail)(const T *p, int64_t n, T fill)
-{
-    T tmp[LANES];
-    for (int k = 0; k < LANES; k++)
-        tmp[k] = k < n ? p[k] : fill;
-    return VLOAD(tmp);
-}
-
-/* LANES int64, LANES doubles: the targets and the losses of a tile of LANES rows (two registers'
- * worth where T is float: GCC splits them) */
-typedef int64_t H(vq) __attribute__((vector_size(LANES * 8)));
-typedef double H(vw) __attribute__((vector_size(LANES * 8)));
-
-/* The vector of a[0..LANES), built lane by lane (see gather_rows). */
-FS_INLINE V H(from_scalars)(const T *a)
-{
-    const T *p[LANES];
-    for (int k = 0; k < LANES; k++)
-        p[k] = a + k;
-    return VGATHER_ROWS(p, 0);
-}
-
-FS_INLINE void H(store_tail)(T *p, int64_t n, V v)
-{
-    T tmp[LANES];
-    VSTORE(tmp, v);
-    for (int64_t k = 0; k < n; k++)
-        p[k] = tmp[k];
-}
-
 /* Largest non-NaN element of x[0..n) (-inf if none). */
 static T H(block_max)(const T *x, int64_t n)
 {

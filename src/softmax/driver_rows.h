@@ -1,17 +1,5 @@
 /* The softmax family, one dtype (see family.h): the batch driver's rows, one at a time. */
 
-static void H(gather)(T *dst, const T *src, int64_t n, int64_t stride)
-{
-    for (int64_t j = 0; j < n; j++)
-        dst[j] = src[j * stride];
-}
-
-static void H(scatter)(T *dst, int64_t stride, const T *src, int64_t n)
-{
-    for (int64_t j = 0; j < n; j++)
-        dst[j * stride] = src[j];
-}
-
 /* Scratch row for gathered (non unit class stride) rows; NULL when not needed. */
 static int H(scratch)(T **buf, int needed, int64_t c)
 {
