@@ -151,10 +151,11 @@ def test_reference_errors():
 
 
 def test_the_readme_accuracy_table_is_the_tolerances():
-    """README.md's "Accuracy" table states ``reference.TOLERANCES`` (skipped outside a checkout)."""
-    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(ref.__file__))), "README.md")
+    """README.md's "Accuracy" table states ``reference.TOLERANCES`` (the checkout's README, next
+    to tests/; skipped when the tests run without it)."""
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
     if not os.path.exists(readme):
-        pytest.skip("no README.md next to the package")
+        pytest.skip("no README.md next to tests/")
     with open(readme, encoding="utf-8") as f:
         section = f.read().split("## Accuracy", 1)[1].split("\n## ", 1)[0]
     rows = {line.split("|")[1].strip(): [float(v) for v in re.findall(r"\d+e-\d+", line)]
