@@ -332,7 +332,6 @@ int fs_get_num_threads(void)
     return n > 0 ? n : fs_pool_default_threads();
 }
 
-int fs_pool_started(void) { return atomic_load(&pool.started); }
 int fs_pool_in_helper(void) { return in_helper; }
 void fs_limit_helpers(int n) { atomic_store(&helper_limit, n); }
 void fs_set_spin_ns(int64_t ns) { atomic_store(&spin_ns, ns >= 0 ? ns : FS_POOL_SPIN_NS); }
@@ -357,7 +356,6 @@ void fs_set_num_threads(int n) { (void)n; }
 int fs_get_num_threads(void) { return 1; }
 int fs_threads_enabled(void) { return 0; }
 int fs_pool_default_threads(void) { return 1; }
-int fs_pool_started(void) { return 0; }
 int fs_pool_in_helper(void) { return 0; }
 void fs_limit_helpers(int n) { (void)n; }
 void fs_set_spin_ns(int64_t ns) { (void)ns; }

@@ -49,8 +49,6 @@ int64_t fs_par_next(fs_par *p);
 /* The default count: FASTSOFTMAX_NUM_THREADS, else OMP_NUM_THREADS (its first value), else
  * the CPUs this process may run on. */
 int fs_pool_default_threads(void);
-/* Helper threads started so far (they live until the process ends). */
-int fs_pool_started(void);
 /* 1 when the calling thread is one of the pool's helpers. */
 int fs_pool_in_helper(void);
 

@@ -1,7 +1,6 @@
 /* Per-dtype helpers that every family uses (included by isa/kernels_isa.h once per dtype,
  * before the families): partial vectors at the end of a row, a vector built lane by lane,
- * the int64 and double vectors of LANES rows, and the copies of a strided row into a
- * contiguous scratch row and back. */
+ * and the copies of a strided row into a contiguous scratch row and back. */
 
 /* Copy the last n < LANES elements into a full vector, the rest set to fill. */
 FS_INLINE V H(load_tail)(const T *p, int64_t n, T fill)
@@ -11,11 +10,6 @@ FS_INLINE V H(load_tail)(const T *p, int64_t n, T fill)
         tmp[k] = k < n ? p[k] : fill;
     return VLOAD(tmp);
 }
-
-/* LANES int64, LANES doubles: the targets and the losses of a tile of LANES rows (two registers'
- * worth where T is float: GCC splits them) */
-typedef int64_t H(vq) __attribute__((vector_size(LANES * 8)));
-typedef double H(vw) __attribute__((vector_size(LANES * 8)));
 
 /* The vector of a[0..LANES), built lane by lane (see gather_rows). */
 FS_INLINE V H(from_scalars)(const T *a)

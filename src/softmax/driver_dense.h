@@ -18,6 +18,11 @@
  * a chunk that runs past its row land in the next row, whose own store comes
  * after it; those that would run past the tile are cut (store_tail).
  */
+/* LANES int64, LANES doubles: the targets and the losses of a tile of LANES rows (two registers'
+ * worth where T is float: GCC splits them) */
+typedef int64_t H(vq) __attribute__((vector_size(LANES * 8)));
+typedef double H(vw) __attribute__((vector_size(LANES * 8)));
+
 static int H(rows_dense)(const fs_batch *b, const fs_strides *st)
 {
     const int64_t c = b->n_classes;
