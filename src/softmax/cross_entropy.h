@@ -1,6 +1,5 @@
-/* The softmax family, one dtype (see family.h): the fused cross-entropy, its row plan and
- * exported kernel; the index-target tiles of driver_tile.h and driver_dense.h take the same
- * loss and gradient, LANES rows at a time. */
+/* The softmax family, one dtype (see family.h): the fused cross-entropy, its loss and
+ * gradient, its row plan and hooks, and its exported kernel (its tiles: cross_entropy_tiles.h). */
 
 typedef struct {
     const fs_ce_args *args;
@@ -9,39 +8,43 @@ typedef struct {
     double xy, wy;            /* index targets: the target's logit and weight */
     double loss;
 } H(ce_ctx);
+_Static_assert(sizeof(H(ce_ctx)) <= sizeof(((H(rowstate) *)0)->mem), "rowstate.mem holds the ce_ctx");
 
-/*
- * The z-loss of a row, z w lse^2 (PaLM's auxiliary loss, Chowdhery et al. 2022,
- * section 5), added to *loss, and its gradient's coefficient of p_j,
- * scale * 2 z w lse, added to *a.  Nothing when z = 0 (not even 0 * inf).
- */
-static void H(add_z_loss)(double z, double w, double lse, double scale, double *loss, double *a)
-{
-    if (z != 0.0) {
-        *loss += z * w * lse * lse;
-        *a += scale * 2.0 * z * w * lse;
-    }
-}
+/* LANES int64, LANES doubles: the targets and the losses of a tile of LANES rows (two registers'
+ * worth where T is float: GCC splits them) */
+typedef int64_t H(vq) __attribute__((vector_size(LANES * 8)));
+typedef double H(vw) __attribute__((vector_size(LANES * 8)));
 
 /*
  * The loss of a row with an index target, and its gradient's coefficient of p_j (*a):
- *   loss = alpha w_y (lse - x_y) + beta sum_j w_j (lse - x_j),
- *   a = scale (alpha w_y + beta W) (+ the z-loss's), with lse = m + logs, and
- * dot = sum_j w_j (m - x_j) when smoothing.  One formula for every path: the row plan
- * below and the tiles of driver_tile.h (driver_dense.h has the case alpha = 1, beta = 0,
- * z = 0 in vectors: w_y ((m - x_y) + logs)).
+ *   loss = alpha w_y (lse - x_y) + beta sum_j w_j (lse - x_j) (+ z w_y lse^2),
+ *   a = scale (alpha w_y + beta W) (+ scale 2 z w_y lse), with lse = m + logs, and
+ * dot = sum_j w_j (m - x_j) when smoothing.  The z-loss is PaLM's auxiliary loss
+ * (Chowdhery et al. 2022, section 5); nothing is added when z = 0 (not even 0 * inf).
+ * One formula for every path, lane-generic: D is double (the row plan below, the
+ * gathered tiles) or LANES doubles (the dense tiles' losses, cross_entropy_tiles.h).
  */
-FS_INLINE double H(ce_index_row)(double alpha, double beta, double wsum, int smoothing, double z, double scale,
-                                 double m, double logs, double xy, double wy, double dot, double *a)
-{
-    double loss = alpha * wy * ((m - xy) + logs);
-    if (smoothing)
-        loss += beta * (wsum * logs + dot);
-    /* without smoothing only w_y enters (an infinite weight elsewhere must not give 0 * inf) */
-    *a = scale * (alpha * wy + (smoothing ? beta * wsum : 0.0));
-    H(add_z_loss)(z, wy, m + logs, scale, &loss, a);
-    return loss;
-}
+#define CE_Z_LOSS(z, w, lse, scale, loss, a)                                                            \
+    do {                                                                                                \
+        if ((z) != 0.0) {                                                                               \
+            *(loss) += (z) * (w) * (lse) * (lse);                                                       \
+            *(a) += (scale) * 2.0 * (z) * (w) * (lse);                                                  \
+        }                                                                                               \
+    } while (0)
+#define CE_INDEX_ROW(name, D)                                                                           \
+    FS_INLINE D H(name)(double alpha, double beta, double wsum, int smoothing, double z, double scale, D m, \
+                        D logs, D xy, D wy, D dot, D *a)                                                \
+    {                                                                                                   \
+        D loss = alpha * wy * ((m - xy) + logs);                                                        \
+        if (smoothing)                                                                                  \
+            loss += beta * (wsum * logs + dot);                                                         \
+        /* without smoothing only w_y enters (an infinite weight elsewhere must not give 0 * inf) */   \
+        *a = scale * (alpha * wy + (smoothing ? beta * wsum : 0.0));                                    \
+        CE_Z_LOSS(z, wy, m + logs, scale, &loss, a);                                                    \
+        return loss;                                                                                    \
+    }
+CE_INDEX_ROW(ce_index_row, double)
+CE_INDEX_ROW(ce_index_rows, H(vw))
 
 /*
  * Per-row loss and gradient coefficients (see reference.py for the formulas):
@@ -60,7 +63,7 @@ static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx
     if (k->prob) {
         k->loss = st->tot * logs + st->dot;
         op->a = scale * st->tot;
-        H(add_z_loss)(k->args->z_loss, 1.0, (double)st->m + logs, scale, &k->loss, &op->a);
+        CE_Z_LOSS(k->args->z_loss, 1.0, (double)st->m + logs, scale, &k->loss, &op->a);
         op->alpha_g = (T)(scale * k->alpha);
         op->beta_g = (T)(scale * k->beta);
         op->has_c = 1;
@@ -75,16 +78,17 @@ static void H(plan_cross_entropy)(H(rowop) *op, const H(rowstat) *st, void *vctx
 }
 
 /*
- * The setup of row n (the driver's row_begin): the options into ce, what pass 1 and the
- * output pass need into op.  xc is the contiguous row, u its probability-target row (or
- * NULL), yr the output row in memory (class stride ys_cls), zeroed for an ignored row,
- * which is then *done.
+ * The setup of row n (the op's begin hook, see row_begin): the options into its ctx, what
+ * pass 1 and the output pass need into rs->op.  An ignored row gets its zeros here (yr, with
+ * class stride ys_cls, when not NULL) and is done.
  */
 static int H(ce_row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *yr, int64_t ys_cls,
-                           int want_out, H(rowop) *op, H(ce_ctx) *ce, int *done)
+                           int want_out, H(rowstate) *rs)
 {
     const int64_t c = J->b->n_classes;
     const fs_ce_args *a = J->ce;
+    H(ce_ctx) *ce = (H(ce_ctx) *)rs->ctx;
+    H(rowop) *op = &rs->op;
     ce->args = a;
     ce->prob = a->prob != NULL;
     ce->smoothing = a->label_smoothing != 0.0;
@@ -94,7 +98,6 @@ static int H(ce_row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, 
     ce->wsum = J->wsum;
     ce->loss = 0.0;
     op->w = (const T *)a->weight;
-    op->may_store = 1;
     if (ce->prob) {
         op->u = u;
         op->want_dot = 1;
@@ -108,7 +111,7 @@ static int H(ce_row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, 
         if (yr)
             for (int64_t j = 0; j < c; j++)
                 yr[j * ys_cls] = 0;
-        *done = 1;
+        rs->done = 1;
         return FS_OK;
     }
     if (y < 0 || y >= c)
@@ -122,6 +125,24 @@ static int H(ce_row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, 
     return FS_OK;
 }
 
+static void H(ce_row_end)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs)
+{
+    (void)xc;
+    J->loss_rows[n] = ((const H(ce_ctx) *)rs->ctx)->loss;
+}
+
+#include "softmax/cross_entropy_tiles.h"
+
+static const H(op) H(op_cross_entropy) = {.out = OUT_EXP,
+                                          .plan = H(plan_cross_entropy),
+                                          .begin = H(ce_row_begin),
+                                          .end = H(ce_row_end),
+                                          .tile = H(ce_tiles),
+                                          .dense = H(ce_dense),
+                                          .dense_ok = H(ce_dense_ok),
+                                          .dense_clean = H(ce_dense_clean),
+                                          .dense_end = H(ce_dense_losses)};
+
 int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_ce_args *a,
                      double *loss_rows, double *loss_sum, T *grad, const fs_strides *gs)
 {
@@ -133,7 +154,7 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
         for (int64_t j = 0; j < b->n_classes; j++)
             wsum += w[j];
     }
-    H(job) J = {.kind = KIND_CROSS_ENTROPY, .b = b, .x = x, .xs = xs, .y = grad, .ys = grad ? gs : xs,
+    H(job) J = {.op = &H(op_cross_entropy), .b = b, .x = x, .xs = xs, .y = grad, .ys = grad ? gs : xs,
                 .ce = a, .u = (const T *)a->prob, .us = &a->prob_strides, .loss_rows = loss_rows, .wsum = wsum};
     int status = H(run)(&J);
     *loss_sum = status == FS_OK ? fs_sum_rows(loss_rows, nrows) : 0.0;

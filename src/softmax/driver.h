@@ -11,7 +11,7 @@ static int H(scratch_alloc)(H(scratchset) *w, const H(job) *J)
     const int64_t c = J->b->n_classes;
     const int need_bx = J->xs->cls != 1 || (J->y && J->ys->cls != 1);
     const int need_bu = J->u && J->us->cls != 1;
-    const int need_eb = J->y && J->kind != KIND_LOG_SOFTMAX && c * (int64_t)sizeof(T) <= STORE_BYTES;
+    const int need_eb = J->y && J->op->out == OUT_EXP && c * (int64_t)sizeof(T) <= STORE_BYTES;
     int s1 = H(scratch)(&w->bx, need_bx, c);
     int s2 = H(scratch)(&w->bu, need_bu, c);
     int s3 = H(scratch)(&w->eb, need_eb, c);
@@ -39,10 +39,11 @@ static int H(tile_runs)(fs_par *p, void *ctx)
     const H(runs) *R = (const H(runs) *)ctx;
     const H(job) *J = R->J;
     const int64_t c = J->b->n_classes, nrows = R->nrows, ntiles = R->ntiles, per = R->per;
-    /* the dense cross-entropy's scratch for a run: sums of exponentials, then weights */
-    const int dense_ce = R->dense && J->kind == KIND_CROSS_ENTROPY;
-    T *sums = dense_ce ? (T *)malloc((size_t)(2 * per * LANES) * sizeof(T)) : NULL;
-    int status = dense_ce && !sums ? FS_ENOMEM : FS_OK;
+    /* the scratch of an op's dense tiles for a run (the cross-entropy's: sums of exponentials,
+     * then weights) */
+    const int scratch = R->dense && J->op->dense_end;
+    T *sums = scratch ? (T *)malloc((size_t)(2 * per * LANES) * sizeof(T)) : NULL;
+    int status = scratch && !sums ? FS_ENOMEM : FS_OK;
     for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
         const int64_t lo = run * per, hi = lo + per < ntiles ? lo + per : ntiles;
         /* a dense tile reads up to LANES - 1 elements past its rows (and never uses them):
@@ -50,23 +51,21 @@ static int H(tile_runs)(fs_par *p, void *ctx)
         const int64_t row_hi = hi * LANES < nrows ? hi * LANES : nrows;
         const int64_t end = (J->y == J->x ? row_hi : nrows) * c;
         int64_t tile = lo;
-        const int clean = dense_ce && (J->ce->targets_checked ||
-                                       H(targets_clean)(J->ce->target + lo * LANES, row_hi - lo * LANES, c,
-                                                        J->ce->ignore_index));
+        const int clean = R->dense && J->op->dense_clean && J->op->dense_clean(J, lo * LANES, row_hi - lo * LANES);
         /* dense: the tiles with (tile + 1) LANES c + LANES <= end */
         int64_t dense_hi = R->dense && end >= LANES ? (end - LANES) / (LANES * c) : lo;
         if (dense_hi > hi)
             dense_hi = hi;
         for (; tile < dense_hi && status == FS_OK; tile++) {
             const int64_t k = (tile - lo) * LANES;
-            status = H(process_tile_dense)(J, tile * LANES, sums ? sums + k : NULL,
-                                           sums ? sums + per * LANES + k : NULL, clean);
+            status = J->op->dense(J, tile * LANES, sums ? sums + k : NULL, sums ? sums + per * LANES + k : NULL,
+                                  clean);
         }
         if (sums && status == FS_OK)
-            H(dense_losses)(J, lo * LANES, (tile - lo) * LANES, sums, sums + per * LANES);
+            J->op->dense_end(J, lo * LANES, (tile - lo) * LANES, sums, sums + per * LANES);
         for (; tile < hi && status == FS_OK; tile++) {
             const int64_t n0 = tile * LANES;
-            status = H(process_tile)(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
+            status = J->op->tile(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
         }
     }
     free(sums);

@@ -44,9 +44,7 @@ static int H(pipeline_ok)(const H(job) *J)
     if (!J->y || J->xs->cls != 1 || J->ys->cls != 1 || c * (int64_t)sizeof(T) > STORE_BYTES ||
         c >= fs_tuning.split_min_classes)
         return 0;
-    if (J->kind == KIND_SOFTMAX)
-        return 1;
-    return J->kind == KIND_CROSS_ENTROPY && !(J->u && J->us->cls != 1);
+    return J->op->out == OUT_EXP && !(J->u && J->us->cls != 1);
 }
 
 static int H(run_pipelined)(const H(job) *J, int64_t n_lo, int64_t n_hi, T *ebuf)
@@ -87,7 +85,7 @@ static int H(run_pipelined)(const H(job) *J, int64_t n_lo, int64_t n_hi, T *ebuf
             P->active = 0;
         }
         H(stats_finish)(&R->st);
-        rs->plan(&rs->op, &R->st, rs->ctx);
+        J->op->plan(&rs->op, &R->st, rs->ctx);
         R->active = 1;
         cur ^= 1;
     }

@@ -10,74 +10,33 @@ static int H(scratch)(T **buf, int needed, int64_t c)
     return *buf ? FS_OK : FS_ENOMEM;
 }
 
-/* What a row needs between its setup and its finish (ctx points into it). */
-typedef struct {
-    H(rowop) op;
-    H(plan_fn) plan;
-    void *ctx;
-    double lse;
-    H(ce_ctx) ce;
-    int done; /* an ignored row, already written */
-} H(rowstate);
-
 /*
- * Per-kernel setup of row n: its plan, the cross-entropy target and options.
- * xc is the contiguous row, u its probability-target row (or NULL), yr the
- * output row in memory (for the zeros of an ignored row).
+ * The setup of row n: the fields of rs that every op starts from, then the op's own (its
+ * begin hook).  xc is the contiguous row, u its probability-target row (or NULL), yr the
+ * output row in memory (class stride ys_cls), for the zeros of an ignored row.
  */
 static int H(row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *yr, int64_t ys_cls, int want_out,
                         H(rowstate) *rs)
 {
     /* field by field: a memset of the struct (rep stos) cost more than a short row */
     H(rowop) *op0 = &rs->op;
-    op0->want_dot = op0->may_store = op0->nt = op0->mode = op0->has_c = 0;
+    op0->want_dot = op0->nt = op0->mode = op0->has_c = 0;
+    op0->may_store = J->op->out == OUT_EXP;
     op0->u = op0->w = NULL;
     op0->ebuf = NULL;
     op0->alpha = op0->beta = op0->hdelta = op0->a = 0.0;
     op0->hole = -1;
     op0->alpha_g = op0->beta_g = 0;
-    rs->ctx = NULL;
+    rs->ctx = rs->mem;
     rs->done = 0;
-    switch (J->kind) {
-    case KIND_SOFTMAX:
-        rs->op.may_store = 1;
-        rs->plan = H(plan_softmax);
-        return FS_OK;
-    case KIND_LOG_SOFTMAX:
-        rs->plan = H(plan_log_softmax);
-        return FS_OK;
-    case KIND_LOGSUMEXP:
-        rs->plan = H(plan_logsumexp);
-        rs->ctx = &rs->lse;
-        return FS_OK;
-    default:
-        break;
-    }
-    rs->plan = H(plan_cross_entropy);
-    rs->ctx = &rs->ce;
-    return H(ce_row_begin)(J, n, xc, u, yr, ys_cls, want_out, &rs->op, &rs->ce, &rs->done);
+    return J->op->begin ? J->op->begin(J, n, xc, u, yr, ys_cls, want_out, rs) : FS_OK;
 }
 
-/* The logsumexp of row xc computed as v, with torch.logsumexp's special values: a row of
- * all -inf gives -inf, one with +inf gives +inf, one with NaN gives NaN. */
-static T H(lse_value)(const T *xc, int64_t c, T v)
+/* The finish of row n (xc unchanged for logsumexp): the op's results besides its output. */
+FS_INLINE void H(row_end)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs)
 {
-    if (!(v - v == 0)) {
-        T m = H(block_max)(xc, c);
-        v = H(block_has_nan)(xc, c) ? (T)NAN : (m == INFINITY || m == -INFINITY) ? m : v;
-    }
-    return v;
-}
-
-/* Per-kernel finish of row n (xc unchanged for logsumexp). */
-static void H(row_end)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs)
-{
-    const int64_t c = J->b->n_classes;
-    if (J->kind == KIND_LOGSUMEXP) {
-        J->lse[n] = H(lse_value)(xc, c, (T)rs->lse);
-    } else if (J->kind == KIND_CROSS_ENTROPY) {
-        J->loss_rows[n] = rs->ce.loss;
-    }
+    if (J->op->end)
+        J->op->end(J, n, xc, rs);
 }
 
 /* One row n of the batch; bx, bu: scratch rows (used when the class stride is not 1). */
@@ -108,9 +67,9 @@ static int H(process_row)(const H(job) *J, int64_t n, T *bx, T *bu, T *eb, int s
     rs.op.ebuf = eb;
     rs.op.nt = J->nt && !gy;
     if (c >= fs_tuning.split_min_classes)
-        status = H(run_row_pieces)(xc, yc, c, &rs.op, rs.plan, rs.ctx, split_nt);
+        status = H(run_row_pieces)(xc, yc, c, &rs.op, J->op->plan, rs.ctx, split_nt);
     else
-        H(run_row)(xc, yc, c, &rs.op, rs.plan, rs.ctx);
+        H(run_row)(xc, yc, c, &rs.op, J->op->plan, rs.ctx);
     if (status != FS_OK)
         return status;
     H(row_end)(J, n, xc, &rs);

@@ -30,15 +30,22 @@
  *           the output is larger than the caches.  Rows with an output are
  *           pipelined: the output of row n-1 is written block by block while
  *           pass 1 reads row n.
- * Short rows go through process_tile (LANES rows per vector); a long row
- * is reduced in pieces, split across threads when alone (run_row_pieces).
+ * Short rows go through tiles (LANES rows per vector, driver_tile.h and
+ * driver_dense.h); a long row is reduced in pieces, split across threads when
+ * alone (run_row_pieces).
+ *
+ * The drivers never ask which op they run: each op hands them an H(op) (job.h) of
+ * hooks (its row plan, setup and finish, its tiles' epilogue) and says what its
+ * output holds.
  */
 
 #ifndef FS_SOFTMAX_ENUMS
 #define FS_SOFTMAX_ENUMS
-/* what the output pass of a row writes, and which kernel a batch job runs */
+/* what the output pass of a row writes */
 enum { OUT_NONE, OUT_EXP, OUT_LOG };
-enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
+/* what a tile's epilogue returns besides an error: its output is in ve, to be stored, or it
+ * has written its results itself */
+enum { TILE_STORE = 1, TILE_DONE = 2 };
 #endif
 
 #include "softmax/blocks.h"
@@ -46,13 +53,13 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #include "softmax/output.h"
 #include "softmax/row.h"
 #include "softmax/job.h"
-#include "softmax/ops.h"
-#include "softmax/cross_entropy.h"
 #include "softmax/driver_rows.h"
 #include "softmax/driver_tile.h"
 #include "softmax/driver_dense.h"
 #include "softmax/driver_pipeline.h"
 #include "softmax/driver.h"
+#include "softmax/ops.h"
+#include "softmax/cross_entropy.h"
 
 #undef BLOCK
 #undef UNROLL
@@ -62,3 +69,8 @@ enum { KIND_SOFTMAX, KIND_LOG_SOFTMAX, KIND_LOGSUMEXP, KIND_CROSS_ENTROPY };
 #undef STORE_BLOCKS
 #undef RESCALE_LIMIT
 #undef SMALL_C
+#undef NT_MIN_ROW_BYTES
+#undef DENSE_C
+#undef DENSE_TILES
+#undef CE_Z_LOSS
+#undef CE_INDEX_ROW

@@ -1,8 +1,56 @@
 /* The softmax family, one dtype (see family.h): a batch job, what the ops hand to the driver
- * (H(run), driver.h). */
+ * (H(run), driver.h), and the hooks by which an op tells the driver what to compute. */
 
+typedef struct H(job_s) H(job);
+
+/* A row between its setup and its finish (ctx points into mem, the op's per-row state). */
 typedef struct {
-    int kind;
+    H(rowop) op;
+    void *ctx;
+    double mem[12]; /* room for any op's per-row state (each op asserts that its own fits) */
+    int done;       /* the row's results are written (an ignored target) */
+} H(rowstate);
+
+/* A tile of LANES short rows (driver_tile.h, driver_dense.h). */
+typedef struct {
+    int64_t n0;          /* its first row */
+    int nr;              /* its rows: LANES, fewer in a batch's last tile */
+    const T *xp[LANES];  /* the rows' logits (lanes past nr repeat row 0) */
+    const T *up[LANES];  /* their probability targets (gathered tiles), or NULL */
+    unsigned done;       /* rows whose outputs are zeros (ignored targets), one bit each */
+    T *sums, *wys;       /* the dense cross-entropy's scratch of its run (see dense_losses) */
+    int clean;           /* the dense cross-entropy's targets are known to be classes, none ignored */
+} H(tile);
+
+/*
+ * What an op gives the driver, one constant per op (ops.h, cross_entropy.h):
+ *   out        what its output holds: OUT_EXP (p_j a - c_j: pass 1 may keep the exponentials
+ *              for it, and its rows can be pipelined) or OUT_LOG (log p_j)
+ *   plan       a row's output pass from its statistics (row.h)
+ *   begin      a row's setup beyond the driver's (NULL: none): its options into rs
+ *   end        a row's results besides its output (NULL: none): lse, loss
+ *   tile       LANES short rows with their class stride 1 (driver_tile.h)
+ *   dense      LANES rows of a C-contiguous array (driver_dense.h), or NULL; dense_ok says
+ *              whether a job's options allow it (NULL: always)
+ *   dense_clean, dense_end  the per-run setup and finish of the dense tiles, or NULL: whether
+ *              the run's targets are clean, and the losses from the run's scratch (sums, wys),
+ *              which the driver allocates when dense_end is set
+ */
+typedef struct {
+    int out;
+    H(plan_fn) plan;
+    int (*begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *yr, int64_t ys_cls, int want_out,
+                 H(rowstate) *rs);
+    void (*end)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs);
+    int (*tile)(const H(job) *J, int64_t n0, int nr);
+    int (*dense)(const H(job) *J, int64_t n0, T *sums, T *wys, int clean);
+    int (*dense_ok)(const H(job) *J);
+    int (*dense_clean)(const H(job) *J, int64_t n0, int64_t nrows);
+    void (*dense_end)(const H(job) *J, int64_t n0, int64_t nrows, const T *sums, const T *wys);
+} H(op);
+
+struct H(job_s) {
+    const H(op) *op;
     const fs_batch *b;
     const T *x;
     const fs_strides *xs;
@@ -16,7 +64,6 @@ typedef struct {
     double *loss_rows;
     double wsum;
     int nt;                  /* streaming stores for the output (set by run) */
-} H(job);
-
+};
 
 static int H(run)(const H(job) *J);

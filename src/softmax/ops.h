@@ -1,6 +1,19 @@
-/* The softmax family, one dtype (see family.h): softmax, log_softmax and logsumexp, each
- * a plan (what a row's output pass does with its statistics) and an exported kernel. */
+/* The softmax family, one dtype (see family.h): softmax, log_softmax and logsumexp.  Each op
+ * is what it gives the driver (its H(op): a row plan, the epilogue of its tiles, its row
+ * results) and an exported kernel. */
 
+/* The logsumexp of row xc computed as v, with torch.logsumexp's special values: a row of
+ * all -inf gives -inf, one with +inf gives +inf, one with NaN gives NaN. */
+static T H(lse_value)(const T *xc, int64_t c, T v)
+{
+    if (!(v - v == 0)) {
+        T m = H(block_max)(xc, c);
+        v = H(block_has_nan)(xc, c) ? (T)NAN : (m == INFINITY || m == -INFINITY) ? m : v;
+    }
+    return v;
+}
+
+/* softmax: p_j = exp(x_j - m) / s */
 static void H(plan_softmax)(H(rowop) *op, const H(rowstat) *st, void *ctx)
 {
     (void)st;
@@ -10,6 +23,16 @@ static void H(plan_softmax)(H(rowop) *op, const H(rowstat) *st, void *ctx)
     op->has_c = 0;
 }
 
+FS_INLINE int H(tile_softmax)(const H(job) *J, H(tile) *t, const V *vx, V *ve, int64_t c, V m, V s)
+{
+    (void)J, (void)t, (void)vx, (void)m;
+    const V A = VSPLAT(1) / s;
+    for (int64_t j = 0; j < c; j++)
+        ve[j] *= A;
+    return TILE_STORE;
+}
+
+/* log_softmax: x_j - m - log(s) */
 static void H(plan_log_softmax)(H(rowop) *op, const H(rowstat) *st, void *ctx)
 {
     (void)st;
@@ -17,27 +40,77 @@ static void H(plan_log_softmax)(H(rowop) *op, const H(rowstat) *st, void *ctx)
     op->mode = OUT_LOG;
 }
 
+FS_INLINE int H(tile_log_softmax)(const H(job) *J, H(tile) *t, const V *vx, V *ve, int64_t c, V m, V s)
+{
+    (void)J, (void)t;
+    const V logs = VLOG(s);
+    for (int64_t j = 0; j < c; j++)
+        ve[j] = (vx[j] - m) - logs;
+    return TILE_STORE;
+}
+
+/* logsumexp: m + log(s), no output array (the row's result goes to J->lse) */
 static void H(plan_logsumexp)(H(rowop) *op, const H(rowstat) *st, void *ctx)
 {
     op->mode = OUT_NONE;
     *(double *)ctx = (double)st->m + st->logs;
 }
 
+static void H(end_logsumexp)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs)
+{
+    J->lse[n] = H(lse_value)(xc, J->b->n_classes, (T)*(const double *)rs->ctx);
+}
+
+FS_INLINE int H(tile_logsumexp)(const H(job) *J, H(tile) *t, const V *vx, V *ve, int64_t c, V m, V s)
+{
+    (void)vx, (void)ve;
+    T v[LANES];
+    VSTORE(v, m + VLOG(s));
+    for (int k = 0; k < t->nr; k++)
+        J->lse[t->n0 + k] = H(lse_value)(t->xp[k], c, v[k]);
+    return TILE_DONE;
+}
+
+static int H(tiles_softmax)(const H(job) *J, int64_t n0, int nr)
+{
+    return H(tile_gathered)(J, n0, nr, H(tile_softmax));
+}
+static int H(tiles_log_softmax)(const H(job) *J, int64_t n0, int nr)
+{
+    return H(tile_gathered)(J, n0, nr, H(tile_log_softmax));
+}
+static int H(tiles_logsumexp)(const H(job) *J, int64_t n0, int nr)
+{
+    return H(tile_gathered)(J, n0, nr, H(tile_logsumexp));
+}
+DENSE_TILES(dense_softmax, H(tile_softmax), 0)
+DENSE_TILES(dense_log_softmax, H(tile_log_softmax), 0)
+DENSE_TILES(dense_logsumexp, H(tile_logsumexp), 0)
+
+static const H(op) H(op_softmax) = {
+    .out = OUT_EXP, .plan = H(plan_softmax), .tile = H(tiles_softmax), .dense = H(dense_softmax)};
+static const H(op) H(op_log_softmax) = {
+    .out = OUT_LOG, .plan = H(plan_log_softmax), .tile = H(tiles_log_softmax), .dense = H(dense_log_softmax)};
+static const H(op) H(op_logsumexp) = {.out = OUT_NONE,
+                                      .plan = H(plan_logsumexp),
+                                      .end = H(end_logsumexp),
+                                      .tile = H(tiles_logsumexp),
+                                      .dense = H(dense_logsumexp)};
 
 int K(softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
 {
-    H(job) J = {.kind = KIND_SOFTMAX, .b = b, .x = x, .xs = xs, .y = y, .ys = ys};
+    H(job) J = {.op = &H(op_softmax), .b = b, .x = x, .xs = xs, .y = y, .ys = ys};
     return H(run)(&J);
 }
 
 int K(log_softmax)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
 {
-    H(job) J = {.kind = KIND_LOG_SOFTMAX, .b = b, .x = x, .xs = xs, .y = y, .ys = ys};
+    H(job) J = {.op = &H(op_log_softmax), .b = b, .x = x, .xs = xs, .y = y, .ys = ys};
     return H(run)(&J);
 }
 
 int K(logsumexp)(const fs_batch *b, const T *x, const fs_strides *xs, T *out)
 {
-    H(job) J = {.kind = KIND_LOGSUMEXP, .b = b, .x = x, .xs = xs, .ys = xs, .lse = out};
+    H(job) J = {.op = &H(op_logsumexp), .b = b, .x = x, .xs = xs, .ys = xs, .lse = out};
     return H(run)(&J);
 }
