@@ -233,9 +233,8 @@ static int H(rows_contiguous)(const void *p, const fs_strides *s, int64_t c)
  * The backward kernels take one whole row per unit.
  */
 typedef struct {
-    int grouped;        /* units are groups of rows_per rows of one outer index */
-    int64_t rows_per;   /* grouped: rows per unit */
-    int64_t per_outer;  /* grouped: units per outer index */
+    int grouped;        /* units are groups of rows of one outer index (g) */
+    fs_row_groups g;
     int64_t len;        /* not grouped: elements per chunk of a row */
     int64_t nchunks;    /* not grouped: chunks per row */
     int64_t nunits;
@@ -251,34 +250,26 @@ static H(rwplan) H(rw_plan)(const H(rwjob) *J)
         P.grouped &= H(rows_contiguous)(J->in[k], &J->is[k], c);
     for (int k = 0; k < RW_OUT; k++)
         P.grouped &= H(rows_contiguous)(J->out[k], &J->os[k], c);
-    P.rows_per = P.grouped ? (CHUNK / c < n_inner ? CHUNK / c : n_inner) : 1;
-    P.per_outer = (n_inner + P.rows_per - 1) / P.rows_per;
+    P.g = fs_row_groups_of(J->b, P.grouped ? CHUNK / c : 1);
     P.len = elementwise && c > CHUNK ? CHUNK : c > 0 ? c : 1;
     P.nchunks = P.grouped ? 1 : (c + P.len - 1) / P.len;
-    P.nunits = P.grouped ? J->b->n_outer * P.per_outer : nrows * P.nchunks;
+    P.nunits = P.grouped ? P.g.nunits : nrows * P.nchunks;
     return P;
-}
-
-/* The first row of unit u (grouped units); its sum goes to row_sums there. */
-static int64_t H(unit_row)(const H(rwjob) *J, const H(rwplan) *P, int64_t u)
-{
-    return (u / P->per_outer) * J->b->n_inner + (u % P->per_outer) * P->rows_per;
 }
 
 /*
  * Unit u.  buf: RW_IN + RW_OUT scratch rows of P->len elements (or NULL when
- * all class strides are 1); pwt: pos_weight tiled over P->rows_per rows
+ * all class strides are 1); pwt: pos_weight tiled over P->g.rows_per rows
  * (grouped BCE), else NULL.
  */
 static void H(rw_unit)(const H(rwjob) *J, const H(rwplan) *P, int64_t u, T *buf, const T *pwt)
 {
     const int64_t c = J->b->n_classes, n_inner = J->b->n_inner;
-    int64_t o, i, j0, n;
+    int64_t o, i, j0, n, sum_at = u; /* sum_at: where a BCE unit's loss sum goes (a group: its first row) */
     if (P->grouped) {
-        o = u / P->per_outer;
-        i = (u % P->per_outer) * P->rows_per;
+        sum_at = fs_row_group(&P->g, u, &o, &i, &n);
+        n *= c;
         j0 = 0;
-        n = (n_inner - i < P->rows_per ? n_inner - i : P->rows_per) * c;
     } else {
         const int64_t row = u / P->nchunks;
         o = row / n_inner;
@@ -314,7 +305,7 @@ static void H(rw_unit)(const H(rwjob) *J, const H(rwplan) *P, int64_t u, T *buf,
         H(sigmoid_run)(in[0], out[0], n);
         break;
     case RW_BCE:
-        J->sums[P->grouped ? H(unit_row)(J, P, u) : u] = H(bce_run)(in[0], in[1], in[2], in[3], out[0], out[1], n,
+        J->sums[sum_at] = H(bce_run)(in[0], in[1], in[2], in[3], out[0], out[1], n,
                                                                      J->scale);
         break;
     case RW_SOFTMAX_BW:
@@ -342,10 +333,10 @@ static int H(rw_units)(fs_par *p, void *ctx)
     const H(rwplan) *P = R->P;
     const int64_t c = J->b->n_classes;
     T *buf = R->need_buf ? (T *)malloc((size_t)((RW_IN + RW_OUT) * P->len) * sizeof(T)) : NULL;
-    T *pwt = R->tile_pw ? (T *)malloc((size_t)(P->rows_per * c) * sizeof(T)) : NULL;
+    T *pwt = R->tile_pw ? (T *)malloc((size_t)(P->g.rows_per * c) * sizeof(T)) : NULL;
     int status = (R->need_buf && !buf) || (R->tile_pw && !pwt) ? FS_ENOMEM : FS_OK;
     if (pwt)
-        for (int64_t r = 0; r < P->rows_per; r++)
+        for (int64_t r = 0; r < P->g.rows_per; r++)
             memcpy(pwt + r * c, J->in[3], (size_t)c * sizeof(T));
     for (int64_t u; status == FS_OK && (u = fs_par_next(p)) >= 0;)
         H(rw_unit)(J, P, u, buf, pwt);
@@ -364,10 +355,7 @@ static int H(rw_run)(const H(rwjob) *J, const H(rwplan) *P)
         R.need_buf |= J->in[k] && J->is[k].cls != 1;
     for (int k = 0; k < RW_OUT; k++)
         R.need_buf |= J->out[k] && J->os[k].cls != 1;
-    int nt = fs_plan_threads(nrows * c);
-    if (nt > P->nunits)
-        nt = (int)P->nunits;
-    return fs_parallel(nt, P->nunits, H(rw_units), &R);
+    return fs_batch_parallel(nrows * c, P->nunits, H(rw_units), &R);
 }
 
 static H(rwjob) H(rwjob_init)(int kind, const fs_batch *b)

@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "batch.h"
 #include "dispatch.h"
 #include "fastsoftmax.h"
 
@@ -88,24 +89,21 @@ static int run_unit(const half_job *J, const unit_t *u, float *x32, float *aux, 
 
 typedef struct {
     const half_job *J;
-    int64_t rpu, per_outer;
+    fs_row_groups g;
 } half_units;
 
 static int run_units(fs_par *p, void *ctx)
 {
     const half_units *U = (const half_units *)ctx;
     const half_job *J = U->J;
-    const int64_t c = J->b->n_classes, n_inner = J->b->n_inner, rpu = U->rpu;
+    const int64_t c = J->b->n_classes, rpu = U->g.rows_per;
     float *x32 = (float *)malloc((size_t)(rpu * c) * sizeof(float));
     float *aux = (float *)malloc((size_t)rpu * sizeof(float));
     uint16_t *tmp = (uint16_t *)malloc((size_t)c * sizeof(uint16_t));
     int status = x32 && aux && tmp ? FS_OK : FS_ENOMEM;
     for (int64_t k; status == FS_OK && (k = fs_par_next(p)) >= 0;) {
         unit_t u;
-        u.o = k / U->per_outer;
-        u.i0 = (k % U->per_outer) * rpu;
-        u.ni = n_inner - u.i0 < rpu ? n_inner - u.i0 : rpu;
-        u.n0 = u.o * n_inner + u.i0;
+        u.n0 = fs_row_group(&U->g, k, &u.o, &u.i0, &u.ni);
         status = run_unit(J, &u, x32, aux, tmp);
     }
     free(x32);
@@ -116,20 +114,11 @@ static int run_units(fs_par *p, void *ctx)
 
 static int run_half(const half_job *J)
 {
-    const int64_t c = J->b->n_classes, n_inner = J->b->n_inner, nrows = J->b->n_outer * n_inner;
+    const int64_t c = J->b->n_classes, nrows = J->b->n_outer * J->b->n_inner;
     if (nrows <= 0 || c <= 0)
         return FS_OK;
-    int64_t rpu = UNIT_ELEMS / c; /* rows per unit, within one outer index */
-    if (rpu < 1)
-        rpu = 1;
-    if (rpu > n_inner)
-        rpu = n_inner;
-    const half_units U = {J, rpu, (n_inner + rpu - 1) / rpu};
-    const int64_t nunits = J->b->n_outer * U.per_outer;
-    int nt = fs_plan_threads(nrows * c);
-    if (nt > nunits)
-        nt = (int)nunits;
-    return fs_parallel(nt, nunits, run_units, (void *)&U);
+    const half_units U = {J, fs_row_groups_of(J->b, UNIT_ELEMS / c)};
+    return fs_batch_parallel(nrows * c, U.g.nunits, run_units, (void *)&U);
 }
 
 /* ---------------------------------------------------------------- the kernels on a unit */

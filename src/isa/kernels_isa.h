@@ -10,6 +10,7 @@
 
 #include "fastsoftmax.h"
 #include "dispatch.h"
+#include "batch.h"
 #include "simd/vector.h"
 #include "simd/math.h"
 #include "half/convert.h"

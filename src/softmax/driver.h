@@ -45,7 +45,8 @@ static int H(tile_runs)(fs_par *p, void *ctx)
     T *sums = scratch ? (T *)malloc((size_t)(2 * per * LANES) * sizeof(T)) : NULL;
     int status = scratch && !sums ? FS_ENOMEM : FS_OK;
     for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
-        const int64_t lo = run * per, hi = lo + per < ntiles ? lo + per : ntiles;
+        int64_t lo, hi;
+        fs_unit_range(run, per, ntiles, &lo, &hi);
         /* a dense tile reads up to LANES - 1 elements past its rows (and never uses them):
          * within the array, and when the output overwrites the input, within this run */
         const int64_t row_hi = hi * LANES < nrows ? hi * LANES : nrows;
@@ -80,7 +81,8 @@ static int H(pipelined_runs)(fs_par *p, void *ctx)
     T *ebuf = (T *)malloc((size_t)J->b->n_classes * sizeof(T));
     int status = ebuf ? FS_OK : FS_ENOMEM;
     for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
-        const int64_t lo = run * R->per, hi = lo + R->per < R->nrows ? lo + R->per : R->nrows;
+        int64_t lo, hi;
+        fs_unit_range(run, R->per, R->nrows, &lo, &hi);
         status = H(run_pipelined)(J, lo, hi, ebuf);
     }
     free(ebuf);
@@ -98,7 +100,8 @@ static int H(row_runs)(fs_par *p, void *ctx)
     H(scratchset) w;
     int status = H(scratch_alloc)(&w, J);
     for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
-        const int64_t lo = run * R->per, hi = lo + R->per < R->nrows ? lo + R->per : R->nrows;
+        int64_t lo, hi;
+        fs_unit_range(run, R->per, R->nrows, &lo, &hi);
         for (int64_t n = lo; n < hi && status == FS_OK; n++)
             status = H(process_row)(J, n, w.bx, w.bu, w.eb, R->split_nt);
     }
