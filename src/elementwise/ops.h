@@ -12,11 +12,6 @@
  * its outputs scattered back).  How rows are cut into units of work: rw_plan.
  */
 
-#ifndef FS_ELEMENTWISE_KINDS
-#define FS_ELEMENTWISE_KINDS
-enum { RW_SIGMOID, RW_BCE, RW_SOFTMAX_BW, RW_LOG_SOFTMAX_BW };
-#endif
-
 #define CHUNK 8192
 #define SUB_ITERS_RW 16 /* additions of float sums before they are widened to double */
 
@@ -207,8 +202,14 @@ static void H(log_softmax_bw_run)(const T *lp, const T *g, T *gx, int64_t n)
 #define RW_IN 4  /* inputs: x | x, target, weight, pos_weight | probs or log-probs, grad_output */
 #define RW_OUT 2 /* outputs: y | loss, grad | gx */
 
-typedef struct {
-    int kind;
+typedef struct H(rwjob_s) H(rwjob);
+/* An op of the family on a unit of n elements (a chunk of a row, or a group of rows): its
+ * inputs and outputs by position (see RW_IN, RW_OUT); returns the unit's loss sum (BCE). */
+typedef double (*H(rw_fn))(const H(rwjob) *J, const T *const *in, T *const *out, int64_t n);
+
+struct H(rwjob_s) {
+    H(rw_fn) unit;
+    int elementwise;  /* rows may be cut into chunks and grouped (sigmoid, BCE); else one whole row per unit */
     const fs_batch *b;
     const T *in[RW_IN];
     fs_strides is[RW_IN]; /* in[3] (pos_weight) is per class: only is[3].cls is used */
@@ -216,7 +217,7 @@ typedef struct {
     fs_strides os[RW_OUT];
     T scale;
     double *sums; /* BCE: the loss sum of each row, or of each chunk of a row (see rw_plan) */
-} H(rwjob);
+};
 
 /* Rows whose elements follow each other in memory (class stride 1, inner stride C), or no array. */
 static int H(rows_contiguous)(const void *p, const fs_strides *s, int64_t c)
@@ -243,7 +244,7 @@ typedef struct {
 static H(rwplan) H(rw_plan)(const H(rwjob) *J)
 {
     const int64_t c = J->b->n_classes, n_inner = J->b->n_inner, nrows = J->b->n_outer * n_inner;
-    const int elementwise = J->kind == RW_SIGMOID || J->kind == RW_BCE;
+    const int elementwise = J->elementwise;
     H(rwplan) P;
     P.grouped = elementwise && c > 0 && 2 * c <= CHUNK && n_inner > 1;
     for (int k = 0; k < 3; k++)
@@ -300,21 +301,9 @@ static void H(rw_unit)(const H(rwjob) *J, const H(rwplan) *P, int64_t u, T *buf,
         dst[k] = J->out[k] ? J->out[k] + o * s->outer + i * s->inner + j0 * s->cls : NULL;
         out[k] = dst[k] && s->cls != 1 ? buf + (RW_IN + k) * P->len : dst[k];
     }
-    switch (J->kind) {
-    case RW_SIGMOID:
-        H(sigmoid_run)(in[0], out[0], n);
-        break;
-    case RW_BCE:
-        J->sums[sum_at] = H(bce_run)(in[0], in[1], in[2], in[3], out[0], out[1], n,
-                                                                     J->scale);
-        break;
-    case RW_SOFTMAX_BW:
-        H(softmax_bw_run)(in[0], in[1], out[0], n);
-        break;
-    default:
-        H(log_softmax_bw_run)(in[0], in[1], out[0], n);
-        break;
-    }
+    const double sum = J->unit(J, in, out, n);
+    if (J->sums)
+        J->sums[sum_at] = sum;
     for (int k = 0; k < RW_OUT; k++)
         if (dst[k] && out[k] != dst[k])
             H(scatter)(dst[k], J->os[k].cls, out[k], n);
@@ -358,18 +347,43 @@ static int H(rw_run)(const H(rwjob) *J, const H(rwplan) *P)
     return fs_batch_parallel(nrows * c, P->nunits, H(rw_units), &R);
 }
 
-static H(rwjob) H(rwjob_init)(int kind, const fs_batch *b)
+/* The ops on a unit (the kernels above, by the positions of their inputs and outputs). */
+static double H(rw_sigmoid)(const H(rwjob) *J, const T *const *in, T *const *out, int64_t n)
+{
+    (void)J;
+    H(sigmoid_run)(in[0], out[0], n);
+    return 0.0;
+}
+static double H(rw_bce)(const H(rwjob) *J, const T *const *in, T *const *out, int64_t n)
+{
+    return H(bce_run)(in[0], in[1], in[2], in[3], out[0], out[1], n, J->scale);
+}
+static double H(rw_softmax_bw)(const H(rwjob) *J, const T *const *in, T *const *out, int64_t n)
+{
+    (void)J;
+    H(softmax_bw_run)(in[0], in[1], out[0], n);
+    return 0.0;
+}
+static double H(rw_log_softmax_bw)(const H(rwjob) *J, const T *const *in, T *const *out, int64_t n)
+{
+    (void)J;
+    H(log_softmax_bw_run)(in[0], in[1], out[0], n);
+    return 0.0;
+}
+
+static H(rwjob) H(rwjob_init)(H(rw_fn) unit, int elementwise, const fs_batch *b)
 {
     H(rwjob) J;
     memset(&J, 0, sizeof J);
-    J.kind = kind;
+    J.unit = unit;
+    J.elementwise = elementwise;
     J.b = b;
     return J;
 }
 
 int K(sigmoid)(const fs_batch *b, const T *x, const fs_strides *xs, T *y, const fs_strides *ys)
 {
-    H(rwjob) J = H(rwjob_init)(RW_SIGMOID, b);
+    H(rwjob) J = H(rwjob_init)(H(rw_sigmoid), 1, b);
     J.in[0] = x;
     J.is[0] = *xs;
     J.out[0] = y;
@@ -382,7 +396,7 @@ int K(bce_logits)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_
                   double *loss_sum, T *loss, const fs_strides *ls, T *grad, const fs_strides *gs)
 {
     const int64_t nrows = b->n_outer * b->n_inner;
-    H(rwjob) J = H(rwjob_init)(RW_BCE, b);
+    H(rwjob) J = H(rwjob_init)(H(rw_bce), 1, b);
     J.in[0] = x;
     J.is[0] = *xs;
     J.in[1] = (const T *)a->target;
@@ -418,10 +432,10 @@ int K(bce_logits)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_
     return status;
 }
 
-static int H(backward)(int kind, const fs_batch *b, const T *p, const fs_strides *ps, const T *g,
+static int H(backward)(H(rw_fn) unit, const fs_batch *b, const T *p, const fs_strides *ps, const T *g,
                        const fs_strides *gs, T *gx, const fs_strides *gxs)
 {
-    H(rwjob) J = H(rwjob_init)(kind, b);
+    H(rwjob) J = H(rwjob_init)(unit, 0, b);
     J.in[0] = p;
     J.is[0] = *ps;
     J.in[1] = g;
@@ -435,13 +449,13 @@ static int H(backward)(int kind, const fs_batch *b, const T *p, const fs_strides
 int K(softmax_backward)(const fs_batch *b, const T *p, const fs_strides *ps, const T *g, const fs_strides *gs, T *gx,
                         const fs_strides *gxs)
 {
-    return H(backward)(RW_SOFTMAX_BW, b, p, ps, g, gs, gx, gxs);
+    return H(backward)(H(rw_softmax_bw), b, p, ps, g, gs, gx, gxs);
 }
 
 int K(log_softmax_backward)(const fs_batch *b, const T *lp, const fs_strides *lps, const T *g, const fs_strides *gs,
                             T *gx, const fs_strides *gxs)
 {
-    return H(backward)(RW_LOG_SOFTMAX_BW, b, lp, lps, g, gs, gx, gxs);
+    return H(backward)(H(rw_log_softmax_bw), b, lp, lps, g, gs, gx, gxs);
 }
 
 #undef CHUNK
