@@ -4,6 +4,12 @@
  * compiles the float and double kernels of each family (softmax/family.h,
  * elementwise/ops.h) and the table of kernels.def that dispatch.c picks from.
  */
+/* The families' inline helpers take and return vectors wider than the baseline's registers
+ * (LANES doubles): GCC warns that their ABI differs by target, which never applies to a
+ * function that is always inlined (the warning comes at the end of the file, so it is off
+ * for the whole file; the exported kernels take pointers only). */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +21,6 @@
 #include "simd/math.h"
 #include "half/convert.h"
 #include "rows.h"
-
-/* The families' inline helpers take and return vectors wider than the baseline's registers
- * (LANES doubles): GCC warns that their ABI differs by target, which never applies to a
- * function that is always inlined (the warning comes at the end of the file, so it is off
- * for the whole file; the exported kernels take pointers only). */
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
