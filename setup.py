@@ -25,6 +25,7 @@ sources = [
     "src/dispatch.c",
     "src/pool.c",
     "src/half/half.c",
+    "src/sampling/samplers.c",
     "src/isa/baseline.c",
 ]
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]

@@ -16,7 +16,9 @@ Every array argument here is already laid out as (n_outer, n_inner, n_classes)
 """
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.stdint cimport int64_t, uint64_t
+from numpy.random cimport bitgen_t
 
 cnp.import_array()
 
@@ -428,6 +430,95 @@ cdef _elementwise(cnp.ndarray x, cnp.ndarray y, int func):
             status = fs_vlog(kind, xp, yp, n)
         else:
             status = fs_vexpneg(kind, xp, yp, n)
+    _raise(status)
+
+
+# ---------------------------------------------------------------- candidate samplers
+
+cdef extern from "sampling/samplers.h" nogil:
+    ctypedef struct fs_rng:
+        void *state
+        uint64_t (*next_uint64)(void *state) noexcept nogil
+        double (*next_double)(void *state) noexcept nogil
+
+    ctypedef struct fs_sampler:
+        int kind
+        int64_t range_max
+        const double *prob
+        const double *alias_q
+        const int64_t *alias_j
+
+    int fs_sample_candidates(const fs_sampler *s, fs_rng *rng, int64_t num_sampled, int unique, int64_t *out,
+                             int64_t *num_tries)
+    void fs_expected_counts(const fs_sampler *s, const int64_t *classes, int64_t n, int64_t num_sampled,
+                            int64_t num_tries, double *out)
+    int fs_alias_build(const double *w, int64_t n, double *prob, double *q, int64_t *alias)
+
+
+cdef fs_sampler _sampler(int kind, int64_t range_max, table) except *:
+    """table: None, or (prob, q, alias) of alias_build for the unigram sampler."""
+    cdef fs_sampler s
+    s.kind = kind
+    s.range_max = range_max
+    s.prob = s.alias_q = NULL
+    s.alias_j = NULL
+    if table is not None:
+        prob, q, alias = table
+        _check_row_vector(prob, range_max, cnp.NPY_FLOAT64, "prob")
+        _check_row_vector(q, range_max, cnp.NPY_FLOAT64, "q")
+        _check_row_vector(alias, range_max, cnp.NPY_INT64, "alias")
+        s.prob = <const double *>cnp.PyArray_DATA(prob)
+        s.alias_q = <const double *>cnp.PyArray_DATA(q)
+        s.alias_j = <const int64_t *>cnp.PyArray_DATA(alias)
+    elif kind == 2:
+        raise ValueError("the unigram sampler needs its table")
+    return s
+
+
+def sample_candidates(int kind, int64_t range_max, table, bit_generator, bint unique, cnp.ndarray out):
+    """Fills out (int64 (S,)) with candidates drawn from bit_generator (under its lock);
+    returns the number of tries.  kind: 0 uniform, 1 log-uniform, 2 unigram (table)."""
+    cdef fs_sampler s = _sampler(kind, range_max, table)
+    cdef int64_t n = cnp.PyArray_SIZE(out)
+    _check_row_vector(out, n, cnp.NPY_INT64, "out")
+    cdef bitgen_t *bg = <bitgen_t *>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
+    cdef fs_rng r
+    r.state = bg.state
+    r.next_uint64 = bg.next_uint64
+    r.next_double = bg.next_double
+    cdef int64_t *op = <int64_t *>cnp.PyArray_DATA(out)
+    cdef int64_t tries = 0
+    cdef int status
+    with bit_generator.lock, nogil:
+        status = fs_sample_candidates(&s, &r, n, unique, op, &tries)
+    _raise(status)
+    return tries
+
+
+def expected_counts(int kind, int64_t range_max, table, cnp.ndarray classes, int64_t num_sampled,
+                    int64_t num_tries, cnp.ndarray out):
+    """out[i] = the expected count of classes[i] (int64, in range) among the candidates."""
+    cdef fs_sampler s = _sampler(kind, range_max, table)
+    cdef int64_t n = cnp.PyArray_SIZE(classes)
+    _check_row_vector(classes, n, cnp.NPY_INT64, "classes")
+    _check_row_vector(out, n, cnp.NPY_FLOAT64, "out")
+    cdef const int64_t *cp = <const int64_t *>cnp.PyArray_DATA(classes)
+    cdef double *op = <double *>cnp.PyArray_DATA(out)
+    with nogil:
+        fs_expected_counts(&s, cp, n, num_sampled, num_tries, op)
+
+
+def alias_build(cnp.ndarray w, cnp.ndarray prob, cnp.ndarray q, cnp.ndarray alias):
+    """Walker's alias table of the weights w (float64 (n,), >= 0, finite, positive sum)."""
+    cdef int64_t n = cnp.PyArray_SIZE(w)
+    _check_row_vector(w, n, cnp.NPY_FLOAT64, "w")
+    _check_row_vector(prob, n, cnp.NPY_FLOAT64, "prob")
+    _check_row_vector(q, n, cnp.NPY_FLOAT64, "q")
+    _check_row_vector(alias, n, cnp.NPY_INT64, "alias")
+    cdef int status
+    with nogil:
+        status = fs_alias_build(<const double *>cnp.PyArray_DATA(w), n, <double *>cnp.PyArray_DATA(prob),
+                                <double *>cnp.PyArray_DATA(q), <int64_t *>cnp.PyArray_DATA(alias))
     _raise(status)
 
 

@@ -83,7 +83,7 @@ import operator
 import numpy as np
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
-           "softmax_backward", "log_softmax_backward", "TOLERANCES"]
+           "softmax_backward", "log_softmax_backward", "TOLERANCES", "candidate_probability", "expected_count"]
 
 #: The accuracy bars, per computation dtype (see the table in the module docstring).
 TOLERANCES = {
@@ -591,3 +591,35 @@ def log_softmax_backward(log_probs, grad_output, axis=-1, *, out=None):
     with np.errstate(invalid="ignore", over="ignore"):
         gx = g - np.exp(lp) * np.sum(g, axis=-1, keepdims=True)
     return _finish(gx, ax, out)
+
+
+# ---------------------------------------------------------------- candidate samplers
+
+def candidate_probability(sampler, classes, range_max, *, unigrams=None, distortion=1.0):
+    """The probability Q(c) with which a candidate sampler draws each class of ``classes``
+    (float64), from the samplers' definitions (TensorFlow's range samplers):
+
+    * ``"uniform"``: ``1 / range_max``;
+    * ``"log_uniform"``: ``log((c + 2) / (c + 1)) / log(range_max + 1)``;
+    * ``"unigram"``: ``unigrams[c] ** distortion / sum(unigrams ** distortion)``.
+    """
+    c = np.asarray(classes, dtype=np.float64)
+    if sampler == "uniform":
+        return np.full(c.shape, 1.0 / range_max)
+    if sampler == "log_uniform":
+        return np.log((c + 2.0) / (c + 1.0)) / np.log(range_max + 1.0)
+    if sampler == "unigram":
+        w = np.asarray(unigrams, dtype=np.float64) ** float(distortion)
+        return (w / w.sum())[np.asarray(classes)]
+    raise ValueError(f"unknown sampler {sampler!r}")
+
+
+def expected_count(p, num_sampled, num_tries):
+    """The expected count of a class of probability ``p`` among ``num_sampled`` candidates
+    drawn in ``num_tries`` tries (TensorFlow's definition): ``p * num_sampled`` when every
+    try was kept, else the probability that it was drawn at least once,
+    ``1 - (1 - p) ** num_tries``."""
+    p = np.asarray(p, dtype=np.float64)
+    if num_tries == num_sampled:
+        return p * num_sampled
+    return -np.expm1(num_tries * np.log1p(-p))
