@@ -43,7 +43,7 @@ except ImportError as exc:
                           "or `python setup.py build_ext --inplace` in a source checkout") from exc
     from . import _kernels  # noqa: F401
 
-from . import _config
+from . import _config, sampling
 from ._config import backend_info, get_num_threads, set_num_threads, show_config
 from .functional import (binary_cross_entropy_with_logits, cross_entropy, log_softmax, log_softmax_backward,
                          logsumexp, sigmoid, softmax, softmax_backward)

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "fastsoftmax.h"
+#include "pool.h"
 #include "sampling/samplers.h"
 
 /* Uniform in [0, n), n >= 1, without bias: Lemire's multiply-and-reject ("Fast random integer
@@ -28,10 +30,11 @@ typedef struct {
     double log_range; /* log-uniform: log(range_max + 1) */
 } drawer;
 
-static int64_t draw(const drawer *d)
+/* kind: d->s->kind, a constant where the caller is specialized per kind (fill) */
+static inline __attribute__((always_inline)) int64_t draw(const drawer *d, const int kind)
 {
     const fs_sampler *s = d->s;
-    switch (s->kind) {
+    switch (kind) {
     case FS_SAMPLER_LOG_UNIFORM: {
         /* as TensorFlow's LogUniformSampler::Sample, v mod range_max, which catches a rounding
          * up to range_max (v <= range_max: a division only then, not per draw) */
@@ -109,41 +112,84 @@ static int seen_insert(seen_set *h, int64_t v)
     }
 }
 
+/* The draws of one call, the sampler's kind a constant (one copy per kind); h: NULL, or the
+ * set that makes them distinct.  Returns the number of tries. */
+static inline __attribute__((always_inline)) int64_t fill(const drawer *d, const int kind, seen_set *h,
+                                                          int64_t num_sampled, int64_t *out)
+{
+    if (!h) {
+        for (int64_t k = 0; k < num_sampled; k++)
+            out[k] = draw(d, kind);
+        return num_sampled;
+    }
+    int64_t tries = 0;
+    for (int64_t k = 0; k < num_sampled; tries++) {
+        const int64_t v = draw(d, kind);
+        if (seen_insert(h, v))
+            out[k++] = v;
+    }
+    return tries;
+}
+
 int fs_sample_candidates(const fs_sampler *s, fs_rng *rng, int64_t num_sampled, int unique, int64_t *out,
                          int64_t *num_tries)
 {
     const drawer d = {s, rng, log1p((double)s->range_max)};
-    if (!unique) {
-        for (int64_t k = 0; k < num_sampled; k++)
-            out[k] = draw(&d);
-        *num_tries = num_sampled;
-        return FS_OK;
+    seen_set *h = NULL;
+    if (unique) {
+        h = (seen_set *)malloc(sizeof(seen_set));
+        if (!h || seen_init(h, num_sampled) != FS_OK) {
+            free(h);
+            return FS_ENOMEM;
+        }
     }
-    seen_set *h = (seen_set *)malloc(sizeof(seen_set));
-    if (!h || seen_init(h, num_sampled) != FS_OK) {
+    switch (s->kind) {
+    case FS_SAMPLER_LOG_UNIFORM:
+        *num_tries = fill(&d, FS_SAMPLER_LOG_UNIFORM, h, num_sampled, out);
+        break;
+    case FS_SAMPLER_UNIGRAM:
+        *num_tries = fill(&d, FS_SAMPLER_UNIGRAM, h, num_sampled, out);
+        break;
+    default:
+        *num_tries = fill(&d, FS_SAMPLER_UNIFORM, h, num_sampled, out);
+        break;
+    }
+    if (h) {
+        free(h->slots);
         free(h);
-        return FS_ENOMEM;
     }
-    int64_t tries = 0;
-    for (int64_t k = 0; k < num_sampled; tries++) {
-        const int64_t v = draw(&d);
-        if (seen_insert(h, v))
-            out[k++] = v;
+    return FS_OK;
+}
+
+typedef struct {
+    const fs_sampler *s;
+    const int64_t *classes;
+    int64_t n, num_sampled, num_tries, per;
+    double *out;
+} counts_job;
+
+static int counts_runs(fs_par *p, void *ctx)
+{
+    const counts_job *J = (const counts_job *)ctx;
+    const double log_range = log1p((double)J->s->range_max);
+    for (int64_t run; (run = fs_par_next(p)) >= 0;) {
+        const int64_t lo = run * J->per, hi = lo + J->per < J->n ? lo + J->per : J->n;
+        for (int64_t i = lo; i < hi; i++) {
+            const double q = prob(J->s, J->classes[i], log_range);
+            J->out[i] = J->num_tries == J->num_sampled ? q * (double)J->num_sampled
+                                                       : -expm1((double)J->num_tries * log1p(-q));
+        }
     }
-    free(h->slots);
-    free(h);
-    *num_tries = tries;
     return FS_OK;
 }
 
 void fs_expected_counts(const fs_sampler *s, const int64_t *classes, int64_t n, int64_t num_sampled,
                         int64_t num_tries, double *out)
 {
-    const double log_range = log1p((double)s->range_max);
-    for (int64_t i = 0; i < n; i++) {
-        const double p = prob(s, classes[i], log_range);
-        out[i] = num_tries == num_sampled ? p * (double)num_sampled : -expm1((double)num_tries * log1p(-p));
-    }
+    /* each count is up to three libm calls, as much work as about 16 elements of a softmax */
+    const int nt = fs_plan_threads(16 * n);
+    const counts_job J = {s, classes, n, num_sampled, num_tries, 1024, out};
+    fs_parallel(nt, (n + J.per - 1) / J.per, counts_runs, (void *)&J);
 }
 
 int fs_alias_build(const double *w, int64_t n, double *prob, double *q, int64_t *alias)
