@@ -79,11 +79,12 @@ directory to ``sys.path``.
 import math
 import numbers
 import operator
+from collections import namedtuple
 
 import numpy as np
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
-           "softmax_backward", "log_softmax_backward", "TOLERANCES", "candidate_probability", "expected_count"]
+           "softmax_backward", "log_softmax_backward", "TOLERANCES", "candidate_probability", "expected_count", "sampled_softmax_loss", "nce_loss", "SampledGrads"]
 
 #: The accuracy bars, per computation dtype (see the table in the module docstring).
 TOLERANCES = {
@@ -623,3 +624,106 @@ def expected_count(p, num_sampled, num_tries):
     if num_tries == num_sampled:
         return p * num_sampled
     return -np.expm1(num_tries * np.log1p(-p))
+
+
+# ---------------------------------------------------------------- sampled losses
+
+#: The gradients of a sampled loss: ``inputs`` (N, D); ``ids`` the sorted distinct classes
+#: touched (true and sampled); ``weights`` (len(ids), D) and ``biases`` (len(ids),) or None,
+#: the gradient rows of those classes.
+SampledGrads = namedtuple("SampledGrads", ["inputs", "ids", "weights", "biases"])
+
+#: What TensorFlow adds to the logit of an accidental hit: float32's most negative finite value.
+ACCIDENTAL_HIT = -3.4028234663852886e38
+
+
+def _sampled_logits(weights, biases, labels, inputs, sampled_values, num_true, remove_accidental_hits,
+                    subtract_log_q):
+    """TensorFlow's _compute_sampled_logits in float64: the logits (N, num_true + S) of the
+    true classes then the sampled ones, and their targets (1/num_true, then 0)."""
+    w = np.asarray(weights, dtype=np.float64)
+    x = np.asarray(inputs, dtype=np.float64)
+    b = None if biases is None else np.asarray(biases, dtype=np.float64)
+    n = x.shape[0]
+    y = np.asarray(labels).reshape(n, num_true).astype(np.int64)
+    sampled, true_count, sampled_count = sampled_values
+    sampled = np.asarray(sampled, dtype=np.int64)
+    true_logits = np.einsum("nd,nkd->nk", x, w[y])
+    sampled_logits = x @ w[sampled].T
+    if b is not None:
+        true_logits = true_logits + b[y]
+        sampled_logits = sampled_logits + b[sampled]
+    if remove_accidental_hits:
+        hit = (y[:, :, None] == sampled[None, None, :]).any(axis=1)
+        sampled_logits = sampled_logits + np.where(hit, ACCIDENTAL_HIT, 0.0)
+    if subtract_log_q:
+        true_logits = true_logits - np.log(np.asarray(true_count, dtype=np.float64).reshape(n, num_true))
+        sampled_logits = sampled_logits - np.log(np.asarray(sampled_count, dtype=np.float64))
+    logits = np.concatenate([true_logits, sampled_logits], axis=1)
+    targets = np.zeros_like(logits)
+    targets[:, :num_true] = 1.0 / num_true
+    return logits, targets, w, x, b, y, sampled
+
+
+def _sampled_loss(row_loss_and_grad, weights, biases, labels, inputs, sampled_values, num_true,
+                  remove_accidental_hits, subtract_log_q, reduction, return_grad):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    logits, targets, w, x, b, y, sampled = _sampled_logits(weights, biases, labels, inputs, sampled_values,
+                                                            num_true, remove_accidental_hits, subtract_log_q)
+    n = x.shape[0]
+    rows, g = row_loss_and_grad(logits, targets)
+    loss = rows.mean() if reduction == "mean" else rows.sum() if reduction == "sum" else rows
+    if not return_grad:
+        return loss
+    if reduction == "mean":
+        g = g / n
+    g_true, g_sampled = g[:, :num_true], g[:, num_true:]
+    d_inputs = np.einsum("nk,nkd->nd", g_true, w[y]) + g_sampled @ w[sampled]
+    d_w = np.zeros_like(w)
+    np.add.at(d_w, y.ravel(), (g_true[:, :, None] * x[:, None, :]).reshape(-1, x.shape[1]))
+    np.add.at(d_w, sampled, g_sampled.T @ x)
+    ids = np.unique(np.concatenate([y.ravel(), sampled]))
+    d_b = None
+    if b is not None:
+        d_b = np.zeros_like(b)
+        np.add.at(d_b, y.ravel(), g_true.ravel())
+        np.add.at(d_b, sampled, g_sampled.sum(axis=0))
+        d_b = d_b[ids]
+    return loss, SampledGrads(d_inputs, ids, d_w[ids], d_b)
+
+
+def _softmax_rows(logits, targets):
+    lp = _log_softmax_last(logits)
+    return -np.sum(targets * lp, axis=1), np.exp(lp) - targets
+
+
+def _sigmoid_rows(logits, targets):
+    # sum_j softplus(z_j) - t_j z_j, and its gradient sigmoid(z) - t
+    return np.sum(np.logaddexp(0.0, logits) - targets * logits, axis=1), _sigmoid64(logits) - targets
+
+
+def sampled_softmax_loss(weights, biases, labels, inputs, sampled_values, *, num_true=1,
+                         remove_accidental_hits=True, subtract_log_q=True, reduction="mean", return_grad=False):
+    """Sampled softmax loss (float64 reference), TensorFlow's ``sampled_softmax_loss``.
+
+    With ``sampled_values = (sampled (S,), true_expected_count (N, num_true),
+    sampled_expected_count (S,))``, the logits of row n are ``<inputs_n, W_c> + b_c`` for its
+    true classes and for the sampled ones.  An accidental hit (a sampled class that is one of
+    the row's true classes) gets ``ACCIDENTAL_HIT`` added, and with ``subtract_log_q`` each
+    logit loses ``log(expected count)``.  The row's loss is the softmax cross-entropy over its
+    ``num_true + S`` logits with targets ``1/num_true`` on the true ones.  ``reduction``:
+    "mean" over rows, "sum", or "none" (per-row losses; the gradient is that of their sum).
+    With ``return_grad``, ``(loss, SampledGrads)``.
+    """
+    return _sampled_loss(_softmax_rows, weights, biases, labels, inputs, sampled_values, num_true,
+                         remove_accidental_hits, subtract_log_q, reduction, return_grad)
+
+
+def nce_loss(weights, biases, labels, inputs, sampled_values, *, num_true=1, remove_accidental_hits=False,
+             subtract_log_q=True, reduction="mean", return_grad=False):
+    """Noise-contrastive estimation loss (float64 reference), TensorFlow's ``nce_loss``: the logits
+    of :func:`sampled_softmax_loss`, and per row the sum over them of the sigmoid cross-entropy
+    with targets ``1/num_true`` (true) and 0 (sampled)."""
+    return _sampled_loss(_sigmoid_rows, weights, biases, labels, inputs, sampled_values, num_true,
+                         remove_accidental_hits, subtract_log_q, reduction, return_grad)
