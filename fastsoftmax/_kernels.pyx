@@ -78,6 +78,23 @@ cdef extern from "fastsoftmax.h" nogil:
                             const fs_strides *gs, void *gx, const fs_strides *gxs)
     int fs_log_softmax_backward(int dtype, const fs_batch *b, const void *lp, const fs_strides *lps, const void *g,
                                 const fs_strides *gs, void *gx, const fs_strides *gxs)
+    ctypedef struct fs_sampled_args:
+        int64_t n_rows
+        int64_t num_true
+        int64_t num_sampled
+        int64_t dim
+        const int64_t *labels
+        const int64_t *sampled
+        const int64_t *sampled_order
+        const double *logq_true
+        const double *logq_sampled
+        int remove_hits
+
+    int fs_gather_rows(int dtype, const void *src, int64_t ld, int64_t dim, const int64_t *idx, int64_t m, void *out)
+    int fs_sampled_logits(int dtype, const fs_sampled_args *a, const void *x, const void *w_true, const void *b_true,
+                          const void *b_sampled, void *logits)
+    int fs_scatter_add_rows(int dtype, void *out, int64_t dim, const int64_t *pos, int64_t m, const void *src,
+                            const int64_t *src_row, const void *scale)
     int fs_vexp(int dtype, const void *x, void *y, int64_t n)
     int fs_vexpneg(int dtype, const void *x, void *y, int64_t n)
     int fs_vlog(int dtype, const void *x, void *y, int64_t n)
@@ -430,6 +447,100 @@ cdef _elementwise(cnp.ndarray x, cnp.ndarray y, int func):
             status = fs_vlog(kind, xp, yp, n)
         else:
             status = fs_vexpneg(kind, xp, yp, n)
+    _raise(status)
+
+
+# ---------------------------------------------------------------- sampled losses
+
+cdef void _check_matrix(cnp.ndarray a, int64_t rows, int64_t cols, int typenum, str what) except *:
+    """a C-contiguous, aligned (rows, cols) array of typenum"""
+    if (cnp.PyArray_NDIM(a) != 2 or a.shape[0] != rows or a.shape[1] != cols or cnp.PyArray_TYPE(a) != typenum
+            or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISALIGNED(a)):
+        raise ValueError(f"{what} must be an aligned C-contiguous ({rows}, {cols}) array of type {typenum}")
+
+
+cdef const void *_optional(a, int64_t n, int typenum, str what) except? NULL:
+    if a is None:
+        return NULL
+    _check_row_vector(a, n, typenum, what)
+    return cnp.PyArray_DATA(a)
+
+
+def gather_rows(cnp.ndarray src, cnp.ndarray idx, cnp.ndarray out):
+    """out[r] = src[idx[r]]: src (C, D) with unit column stride, idx int64 (m,) in [0, C), out (m, D)."""
+    cdef int kind = _float_kind(src, False)
+    cdef int64_t m = cnp.PyArray_SIZE(idx), dim = src.shape[1]
+    if cnp.PyArray_NDIM(src) != 2 or src.strides[1] != src.itemsize or src.strides[0] % src.itemsize:
+        raise ValueError("src must be 2-D with unit column stride")
+    _check_row_vector(idx, m, cnp.NPY_INT64, "idx")
+    _check_matrix(out, m, dim, cnp.PyArray_TYPE(src), "out")
+    cdef int64_t ld = src.strides[0] // src.itemsize
+    cdef const void *sp = cnp.PyArray_DATA(src)
+    cdef const int64_t *ip = <const int64_t *>cnp.PyArray_DATA(idx)
+    cdef void *op = cnp.PyArray_DATA(out)
+    cdef int status
+    with nogil:
+        status = fs_gather_rows(kind, sp, ld, dim, ip, m, op)
+    _raise(status)
+
+
+def sampled_logits(cnp.ndarray logits, cnp.ndarray x, cnp.ndarray w_true, b_true, b_sampled,
+                   cnp.ndarray labels, cnp.ndarray sampled, cnp.ndarray sampled_order, logq_true, logq_sampled,
+                   bint remove_hits):
+    """The sampled losses' logits in place (see fs_sampled_args): logits (N, num_true + S) with
+    x @ W_s.T in its last S columns; x (N, D); w_true (N * num_true, D); labels int64 (N, num_true);
+    sampled int64 (S,) and sampled_order (its argsort, int64); biases and log-Q float64 or None."""
+    cdef int kind = _float_kind(x, False)
+    cdef int t = cnp.PyArray_TYPE(x)
+    cdef fs_sampled_args a
+    a.n_rows = x.shape[0]
+    a.dim = x.shape[1]
+    a.num_sampled = cnp.PyArray_SIZE(sampled)
+    a.num_true = labels.shape[1]
+    _check_matrix(x, a.n_rows, a.dim, t, "x")
+    _check_matrix(labels, a.n_rows, a.num_true, cnp.NPY_INT64, "labels")
+    _check_matrix(w_true, a.n_rows * a.num_true, a.dim, t, "w_true")
+    _check_matrix(logits, a.n_rows, a.num_true + a.num_sampled, t, "logits")
+    _check_row_vector(sampled, a.num_sampled, cnp.NPY_INT64, "sampled")
+    _check_row_vector(sampled_order, a.num_sampled, cnp.NPY_INT64, "sampled_order")
+    if not cnp.PyArray_ISWRITEABLE(logits):
+        raise ValueError("output buffer is read-only")
+    cdef const void *btp = _optional(b_true, a.n_rows * a.num_true, t, "b_true")
+    cdef const void *bsp = _optional(b_sampled, a.num_sampled, t, "b_sampled")
+    a.logq_true = <const double *>_optional(logq_true, a.n_rows * a.num_true, cnp.NPY_FLOAT64, "logq_true")
+    a.logq_sampled = <const double *>_optional(logq_sampled, a.num_sampled, cnp.NPY_FLOAT64, "logq_sampled")
+    a.labels = <const int64_t *>cnp.PyArray_DATA(labels)
+    a.sampled = <const int64_t *>cnp.PyArray_DATA(sampled)
+    a.sampled_order = <const int64_t *>cnp.PyArray_DATA(sampled_order)
+    a.remove_hits = remove_hits
+    cdef const void *xp = cnp.PyArray_DATA(x)
+    cdef const void *wp = cnp.PyArray_DATA(w_true)
+    cdef void *lp = cnp.PyArray_DATA(logits)
+    cdef int status
+    with nogil:
+        status = fs_sampled_logits(kind, &a, xp, wp, btp, bsp, lp)
+    _raise(status)
+
+
+def scatter_add_rows(cnp.ndarray out, cnp.ndarray pos, cnp.ndarray src, src_row, scale):
+    """out[pos[r]] += scale[r] * src[src_row[r]] in row order: out (K, D), pos int64 (m,) in [0, K),
+    src (R, D), src_row int64 (m,) in [0, R) or None (r), scale (m,) or None (1)."""
+    cdef int kind = _float_kind(out, False)
+    cdef int t = cnp.PyArray_TYPE(out)
+    cdef int64_t m = cnp.PyArray_SIZE(pos), dim = out.shape[1]
+    _check_matrix(out, out.shape[0], dim, t, "out")
+    _check_matrix(src, src.shape[0], dim, t, "src")
+    _check_row_vector(pos, m, cnp.NPY_INT64, "pos")
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("output buffer is read-only")
+    cdef const int64_t *rp = <const int64_t *>_optional(src_row, m, cnp.NPY_INT64, "src_row")
+    cdef const void *cp = _optional(scale, m, t, "scale")
+    cdef void *op = cnp.PyArray_DATA(out)
+    cdef const int64_t *pp = <const int64_t *>cnp.PyArray_DATA(pos)
+    cdef const void *sp = cnp.PyArray_DATA(src)
+    cdef int status
+    with nogil:
+        status = fs_scatter_add_rows(kind, op, dim, pp, m, sp, rp, cp)
     _raise(status)
 
 

@@ -45,14 +45,21 @@ losses
 loss gradients          ``|g - g_ref| <= rel * (|g_ref| + r)``
 softmax_backward        ``|g - g_ref| <= rel * p_j * (|g_j| + sum_k p_k |g_k|)``
 log_softmax_backward    ``|g - g_ref| <= rel * (|g_j| + exp(lp_j) * sum_k |g_k|)``
+gradients through a     ``|g - g_ref| <= rel * (|g_ref| + r)``
+matrix product          ``+ (rel + k * unit_roundoff) * 4 * r * sum_k |B|``
 ======================  =====================================================
 
-==============  ========  ========
-entry           float32   float64
-==============  ========  ========
-``rel``         2e-6      1e-12
-``softmax_abs`` 1e-12     1e-300
-==============  ========  ========
+==================  ========  ========
+entry               float32   float64
+==================  ========  ========
+``rel``             2e-6      1e-12
+``softmax_abs``     1e-12     1e-300
+``unit_roundoff``   2^-24     2^-53
+==================  ========  ========
+
+A gradient that comes out of a matrix product with an operand ``B`` over an inner
+dimension ``k`` (the sampled losses' gradients of the inputs, weights and biases) gets the
+product's rounding allowance on top of the elementwise bar.
 
 ``r`` is the row's factor in the reduced loss, so that the bar scales with the
 gradient's size: for ``cross_entropy`` the largest factor multiplying the row's
@@ -88,8 +95,8 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "b
 
 #: The accuracy bars, per computation dtype (see the table in the module docstring).
 TOLERANCES = {
-    np.dtype(np.float32): {"rel": 2e-6, "softmax_abs": 1e-12},
-    np.dtype(np.float64): {"rel": 1e-12, "softmax_abs": 1e-300},
+    np.dtype(np.float32): {"rel": 2e-6, "softmax_abs": 1e-12, "unit_roundoff": 2.0**-24},
+    np.dtype(np.float64): {"rel": 1e-12, "softmax_abs": 1e-300, "unit_roundoff": 2.0**-53},
     np.dtype(np.float16): {"ulp": 1, "rel": 2e-6},
 }
 

@@ -76,6 +76,20 @@ typedef struct fs_bce_args {
     double grad_scale;         /* reduction factor: 1 for sum/none, 1/numel for mean */
 } fs_bce_args;
 
+/* The sampled losses' logits (sampled_logits, sampled/ops.h): row n of the logits, n_rows x
+ * (num_true + num_sampled) contiguous, holds its true classes' logits, then the sampled ones. */
+typedef struct {
+    int64_t n_rows, num_true, num_sampled, dim;
+    const int64_t *labels;      /* n_rows x num_true */
+    const int64_t *sampled;     /* num_sampled */
+    const int64_t *sampled_order; /* the positions of sampled in increasing order of class (for the hits) */
+    const double *logq_true;    /* log(expected count), n_rows x num_true, or NULL: none subtracted */
+    const double *logq_sampled; /* num_sampled, or NULL */
+    int remove_hits;            /* add FS_ACCIDENTAL_HIT to a sampled class that is one of the row's true classes */
+} fs_sampled_args;
+/* what TensorFlow adds to an accidental hit's logit: float32's most negative finite value */
+#define FS_ACCIDENTAL_HIT (-3.4028234663852886e38)
+
 /* The float and double kernels: fs_<op>_f32 / fs_<op>_f64 for each line of kernels.def,
  * which says what each computes. */
 #define FS_KERNEL(op, f16, params, args) int FS_NAME(op) params;

@@ -34,12 +34,14 @@
 #include "simd/dtype.h"
 #include "softmax/family.h"
 #include "elementwise/ops.h"
+#include "sampled/ops.h"
 #include "isa/dtype_undef.h"
 
 #include "isa/dtype_f64.h"
 #include "simd/dtype.h"
 #include "softmax/family.h"
 #include "elementwise/ops.h"
+#include "sampled/ops.h"
 #include "isa/dtype_undef.h"
 
 #undef CAT_
