@@ -26,9 +26,9 @@ import operator
 
 import numpy as np
 
-from . import functional
+from . import functional, sampled
 
-__all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss"]
+__all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "SampledSoftmaxLoss", "NCELoss"]
 
 
 class _FusedLoss:
@@ -112,7 +112,7 @@ class _FusedLoss:
             grad = self._grad
             self._grad = None
             self._state = "used"
-            return grad
+            return self._finish(grad, None)
         g = np.asarray(grad_output)
         if g.dtype.kind not in "fiu":
             raise TypeError(f"grad_output must be real numbers, got {g.dtype}")
@@ -127,11 +127,16 @@ class _FusedLoss:
         self._state = "used"
         if g.ndim == 0:
             if g == 1:
-                return grad  # the hot path: the kernel's array, untouched
+                return self._finish(grad, None)  # the hot path: the kernel's array, untouched
             g = g.astype(self._loss_dtype)
         else:
             g = self._broadcast_grad_output(g.astype(self._loss_dtype), grad)
-        np.multiply(grad, g, out=grad)
+        return self._finish(grad, g)
+
+    def _finish(self, grad, g):
+        """What backward hands out: the kept gradient times ``g`` (None: 1), in place."""
+        if g is not None:
+            np.multiply(grad, g, out=grad)
         return grad
 
     # ------------------------------------------------------------------ helpers
@@ -378,3 +383,87 @@ class BCEWithLogitsLoss(_FusedLoss):
     def _broadcast_grad_output(self, g, grad):
         return g  # elementwise: the loss has the logits' shape
 
+
+class _SampledLoss(_FusedLoss):
+    """Base of the sampled losses' objects: forward keeps the gradient of the loss with respect
+    to the sampled logits; backward multiplies it by ``grad_output`` and through the products
+    (the matrix products of the backward pass run there, not in forward)."""
+
+    _kind = None
+    _defaults = dict(num_true=1, remove_accidental_hits=True, subtract_log_q=True, sampler="log_uniform",
+                     unique=True, rng=None, reduction="mean")
+
+    def __init__(self, num_sampled, num_classes, *, num_true=1, remove_accidental_hits=True, subtract_log_q=True,
+                 sampler="log_uniform", unique=True, rng=None, reduction="mean"):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.num_sampled = sampled._int(num_sampled, "num_sampled", 1)
+        self.num_classes = sampled._int(num_classes, "num_classes", 1)
+        self.num_true = sampled._int(num_true, "num_true", 1)
+        if not (isinstance(sampler, str) and sampler in sampled._SAMPLERS) and not hasattr(sampler, "sample"):
+            raise ValueError(f"sampler must be 'log_uniform', 'uniform' or a sampler object, got {sampler!r}")
+        self.remove_accidental_hits = bool(remove_accidental_hits)
+        self.subtract_log_q = bool(subtract_log_q)
+        self.sampler = sampler
+        self.unique = unique
+        # one generator for every call: a seed gives a reproducible sequence of steps
+        self.rng = rng
+        self._generator = np.random.default_rng(rng) if not isinstance(rng, np.random.RandomState) else None
+        if self._generator is None:
+            raise TypeError("rng must be None, an int seed or a numpy.random.Generator")
+        self.reduction = reduction
+
+    def forward(self, weights, biases, labels, inputs, sampled_values=None):
+        """The loss; keeps what :meth:`backward` needs.  Arguments as in the function
+        (:func:`fastsoftmax.sampled_softmax_loss` / :func:`fastsoftmax.nce_loss`)."""
+        self._grad = None
+        self._state = "failed"
+        loss, ctx = sampled._forward(self._kind, weights, biases, labels, inputs, self.num_sampled, self.num_classes,
+                                     self.num_true, sampled_values, self.remove_accidental_hits, self.subtract_log_q,
+                                     self.sampler, self.unique, self._generator, self.reduction, True)
+        self._grad = ctx
+        self._loss_shape = np.shape(loss)
+        self._loss_dtype = np.asarray(loss).dtype
+        self._state = "ready"
+        return loss
+
+    __call__ = forward
+
+    def _broadcast_grad_output(self, g, ctx):
+        return g[:, None]  # one factor per example
+
+    def _finish(self, ctx, g):
+        """The :class:`fastsoftmax.SampledGrads` of the last forward pass, times ``grad_output``."""
+        if g is not None:
+            np.multiply(ctx.g, g, out=ctx.g)
+        return sampled._backward(ctx)
+
+
+class SampledSoftmaxLoss(_SampledLoss):
+    """:func:`fastsoftmax.sampled_softmax_loss` as a loss object.
+
+    ``loss = fn(weights, biases, labels, inputs)`` draws the candidates (from the object's own
+    generator, made once from ``rng``), computes the loss and keeps the gradient of the loss
+    with respect to the logits; ``grads = fn.backward()`` returns the
+    :class:`fastsoftmax.SampledGrads` (``inputs``, ``ids``, ``weights``, ``biases``), scaled
+    by ``grad_output`` (a scalar, or one factor per example for ``reduction="none"``).
+
+    >>> loss_fn = SampledSoftmaxLoss(num_sampled=64, num_classes=10_000, rng=0)
+    >>> loss = loss_fn(W, b, labels, hidden)          # doctest: +SKIP
+    >>> g = loss_fn.backward()                         # doctest: +SKIP
+    >>> W[g.ids] -= lr * g.weights                     # doctest: +SKIP
+    """
+
+    _kind = "softmax"
+
+
+class NCELoss(_SampledLoss):
+    """:func:`fastsoftmax.nce_loss` as a loss object (see :class:`SampledSoftmaxLoss`);
+    ``remove_accidental_hits`` defaults to False, as in TensorFlow."""
+
+    _kind = "nce"
+    _defaults = dict(_SampledLoss._defaults, remove_accidental_hits=False)
+
+    def __init__(self, num_sampled, num_classes, *, remove_accidental_hits=False, **options):
+        super().__init__(num_sampled, num_classes, remove_accidental_hits=remove_accidental_hits, **options)

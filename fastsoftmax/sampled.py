@@ -105,8 +105,20 @@ def _arguments(weights, biases, labels, inputs, num_sampled, num_classes, num_tr
     return w, b, y, x, sampled, true_count.reshape(-1), sampled_count, num_true
 
 
-def _sampled(kind, weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
-             remove_accidental_hits, subtract_log_q, sampler, unique, rng, reduction, return_grad):
+class _Context:
+    """What the backward pass of a sampled loss needs from its forward pass: ``g`` the gradient of
+    the loss with respect to the logits (N, num_true + S), and the rows it multiplies."""
+
+    __slots__ = ("g", "w_s", "w_t", "x", "y", "sampled", "num_true", "bias")
+
+    def __init__(self, g, w_s, w_t, x, y, sampled, num_true, bias):
+        self.g, self.w_s, self.w_t, self.x, self.y = g, w_s, w_t, x, y
+        self.sampled, self.num_true, self.bias = sampled, num_true, bias
+
+
+def _forward(kind, weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
+             remove_accidental_hits, subtract_log_q, sampler, unique, rng, reduction, want_grad):
+    """The loss, and with want_grad the _Context of the backward pass (else None)."""
     w, b, y, x, sampled, true_count, sampled_count, nt = _arguments(
         weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values, sampler, unique, rng,
         reduction)
@@ -128,29 +140,42 @@ def _sampled(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
                             bool(remove_accidental_hits))
     if kind == "softmax":
         target = np.zeros(n, np.int64) if nt == 1 else _targets(n, nt, s, dtype)
-        result = cross_entropy(logits, target, reduction=reduction, return_grad=return_grad,
-                               out=logits if return_grad else None)
+        result = cross_entropy(logits, target, reduction=reduction, return_grad=want_grad,
+                               out=logits if want_grad else None)
     else:
-        result = _nce(logits, _targets(n, nt, s, dtype), reduction, return_grad)
-    if not return_grad:
-        return result
+        result = _nce(logits, _targets(n, nt, s, dtype), reduction, want_grad)
+    if not want_grad:
+        return result, None
     loss, g = result
-    g_t, g_s = np.ascontiguousarray(g[:, :nt]).reshape(-1), g[:, nt:]
-    ids = np.unique(np.concatenate([y.reshape(-1), sampled]))
-    pos_t, pos_s = np.searchsorted(ids, y.reshape(-1)), np.searchsorted(ids, sampled)
+    return loss, _Context(g, w_s, w_t, x, y, sampled, nt, b is not None)
+
+
+def _backward(c):
+    """The SampledGrads of a forward pass: the products of its logits' gradient with the rows."""
+    n, d = c.x.shape
+    nt, dtype = c.num_true, c.x.dtype
+    g_t, g_s = np.ascontiguousarray(c.g[:, :nt]).reshape(-1), c.g[:, nt:]
+    y = c.y.reshape(-1)
+    ids = np.unique(np.concatenate([y, c.sampled]))
+    pos_t, pos_s = np.searchsorted(ids, y), np.searchsorted(ids, c.sampled)
     row_of = np.repeat(np.arange(n, dtype=np.int64), nt)
-    d_x = np.matmul(g_s, w_s)
-    _kernels.scatter_add_rows(d_x, row_of, w_t, None, g_t)
+    d_x = np.matmul(g_s, c.w_s)
+    _kernels.scatter_add_rows(d_x, row_of, c.w_t, None, g_t)
     d_w = np.zeros((ids.size, d), dtype)
-    _kernels.scatter_add_rows(d_w, pos_s, np.matmul(g_s.T, x), None, None)
-    _kernels.scatter_add_rows(d_w, pos_t, x, row_of, g_t)
+    _kernels.scatter_add_rows(d_w, pos_s, np.matmul(g_s.T, c.x), None, None)
+    _kernels.scatter_add_rows(d_w, pos_t, c.x, row_of, g_t)
     d_b = None
-    if b is not None:
+    if c.bias:
         d_b = np.zeros((ids.size, 1), dtype)
         _kernels.scatter_add_rows(d_b, pos_s, np.matmul(np.ones(n, dtype), g_s)[:, None], None, None)
         _kernels.scatter_add_rows(d_b, pos_t, g_t[:, None], None, None)
         d_b = d_b[:, 0]
-    return loss, SampledGrads(d_x, ids, d_w, d_b)
+    return SampledGrads(d_x, ids, d_w, d_b)
+
+
+def _sampled(kind, *args, return_grad):
+    loss, ctx = _forward(kind, *args, return_grad)
+    return (loss, _backward(ctx)) if return_grad else loss
 
 
 def _targets(n, nt, s, dtype):
@@ -221,7 +246,7 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
     grads : SampledGrads, with ``return_grad``
     """
     return _sampled("softmax", weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
-                    remove_accidental_hits, subtract_log_q, sampler, unique, rng, reduction, return_grad)
+                    remove_accidental_hits, subtract_log_q, sampler, unique, rng, reduction, return_grad=return_grad)
 
 
 def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, *, num_true=1, sampled_values=None,
@@ -236,4 +261,4 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, *, num_t
     ``remove_accidental_hits`` defaults to False, as in TensorFlow).
     """
     return _sampled("nce", weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
-                    remove_accidental_hits, subtract_log_q, sampler, unique, rng, reduction, return_grad)
+                    remove_accidental_hits, subtract_log_q, sampler, unique, rng, reduction, return_grad=return_grad)

@@ -121,3 +121,43 @@ def test_bad_input(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         fs.sampled_softmax_loss(**args)
+
+
+@pytest.mark.parametrize("cls,fn", [(fs.SampledSoftmaxLoss, fs.sampled_softmax_loss), (fs.NCELoss, fs.nce_loss)])
+def test_loss_objects(cls, fn):
+    w, b, labels, x, sv = _problem(np.float64, 6)
+    c = w.shape[0]
+    loss_fn = cls(11, c, rng=3)
+    with pytest.raises(RuntimeError, match="before a forward"):
+        loss_fn.backward()
+    loss = loss_fn(w, b, labels[:, 0], x, sampled_values=sv)
+    ref, g_ref = fn(w, b, labels[:, 0], x, 11, c, sampled_values=sv, return_grad=True)
+    assert loss == ref
+    g = loss_fn.backward(2.0)
+    np.testing.assert_allclose(g.inputs, 2 * g_ref.inputs, rtol=1e-13)
+    np.testing.assert_allclose(g.weights, 2 * g_ref.weights, rtol=1e-13)
+    np.testing.assert_allclose(g.biases, 2 * g_ref.biases, rtol=1e-13)
+    with pytest.raises(RuntimeError, match="already"):
+        loss_fn.backward()
+    # reduction "none" with one factor per example: the gradient of sum(f_n loss_n)
+    f = np.linspace(0.5, 2.0, x.shape[0])
+    per = cls(11, c, reduction="none")
+    losses = per(w, b, labels[:, 0], x, sampled_values=sv)
+    assert losses.shape == (x.shape[0],)
+    g = per.backward(f)
+    _, g_sum = fn(w, b, labels[:, 0], x, 11, c, sampled_values=sv, reduction="none", return_grad=True)
+    # the rows of d inputs scale with their factor
+    np.testing.assert_allclose(g.inputs, f[:, None] * g_sum.inputs, rtol=1e-12, atol=1e-15)
+    # the weight rows mix the examples: a finite difference of sum(f_n loss_n)
+    h = 1e-6
+    k = 0
+    wp, wm = w.copy(), w.copy()
+    wp[g.ids[k], 0] += h
+    wm[g.ids[k], 0] -= h
+    num = (np.sum(f * fn(wp, b, labels[:, 0], x, 11, c, sampled_values=sv, reduction="none"))
+           - np.sum(f * fn(wm, b, labels[:, 0], x, 11, c, sampled_values=sv, reduction="none"))) / (2 * h)
+    np.testing.assert_allclose(g.weights[k, 0], num, rtol=1e-6, atol=1e-9)
+    # sampling with the object's generator: reproducible from the seed
+    a = cls(11, c, rng=5)(w, b, labels[:, 0], x)
+    assert a == cls(11, c, rng=5)(w, b, labels[:, 0], x)
+    assert "num_true" not in repr(cls(11, c))
