@@ -85,7 +85,6 @@ cdef extern from "fastsoftmax.h" nogil:
         int64_t dim
         const int64_t *labels
         const int64_t *sampled
-        const int64_t *sampled_order
         const double *logq_true
         const double *logq_sampled
         int remove_hits
@@ -485,11 +484,10 @@ def gather_rows(cnp.ndarray src, cnp.ndarray idx, cnp.ndarray out):
 
 
 def sampled_logits(cnp.ndarray logits, cnp.ndarray x, cnp.ndarray w_true, b_true, b_sampled,
-                   cnp.ndarray labels, cnp.ndarray sampled, cnp.ndarray sampled_order, logq_true, logq_sampled,
-                   bint remove_hits):
+                   cnp.ndarray labels, cnp.ndarray sampled, logq_true, logq_sampled, bint remove_hits):
     """The sampled losses' logits in place (see fs_sampled_args): logits (N, num_true + S) with
     x @ W_s.T in its last S columns; x (N, D); w_true (N * num_true, D); labels int64 (N, num_true);
-    sampled int64 (S,) and sampled_order (its argsort, int64); biases and log-Q float64 or None."""
+    sampled int64 (S,) in increasing order; biases and log-Q float64 arrays or None."""
     cdef int kind = _float_kind(x, False)
     cdef int t = cnp.PyArray_TYPE(x)
     cdef fs_sampled_args a
@@ -502,7 +500,6 @@ def sampled_logits(cnp.ndarray logits, cnp.ndarray x, cnp.ndarray w_true, b_true
     _check_matrix(w_true, a.n_rows * a.num_true, a.dim, t, "w_true")
     _check_matrix(logits, a.n_rows, a.num_true + a.num_sampled, t, "logits")
     _check_row_vector(sampled, a.num_sampled, cnp.NPY_INT64, "sampled")
-    _check_row_vector(sampled_order, a.num_sampled, cnp.NPY_INT64, "sampled_order")
     if not cnp.PyArray_ISWRITEABLE(logits):
         raise ValueError("output buffer is read-only")
     cdef const void *btp = _optional(b_true, a.n_rows * a.num_true, t, "b_true")
@@ -511,7 +508,6 @@ def sampled_logits(cnp.ndarray logits, cnp.ndarray x, cnp.ndarray w_true, b_true
     a.logq_sampled = <const double *>_optional(logq_sampled, a.num_sampled, cnp.NPY_FLOAT64, "logq_sampled")
     a.labels = <const int64_t *>cnp.PyArray_DATA(labels)
     a.sampled = <const int64_t *>cnp.PyArray_DATA(sampled)
-    a.sampled_order = <const int64_t *>cnp.PyArray_DATA(sampled_order)
     a.remove_hits = remove_hits
     cdef const void *xp = cnp.PyArray_DATA(x)
     cdef const void *wp = cnp.PyArray_DATA(w_true)

@@ -125,6 +125,10 @@ def _forward(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
     n, d = x.shape
     s = sampled.size
     dtype = x.dtype
+    # the candidates in increasing order (the loss does not depend on their order): the hits are
+    # found by binary search, and the weights' gradient rows are written in the order of ids
+    order = np.argsort(sampled, kind="stable")
+    sampled, sampled_count = sampled[order], sampled_count[order]
     w_s = np.empty((s, d), dtype)
     _kernels.gather_rows(w, sampled, w_s)
     w_t = np.empty((n * nt, d), dtype)
@@ -135,8 +139,7 @@ def _forward(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
         logq_t = np.log(true_count) if subtract_log_q else None
         logq_s = np.log(sampled_count) if subtract_log_q else None
     _kernels.sampled_logits(logits, x, w_t, None if b is None else np.ascontiguousarray(b[y.reshape(-1)]),
-                            None if b is None else np.ascontiguousarray(b[sampled]), y, sampled,
-                            np.argsort(sampled, kind="stable").astype(np.int64), logq_t, logq_s,
+                            None if b is None else np.ascontiguousarray(b[sampled]), y, sampled, logq_t, logq_s,
                             bool(remove_accidental_hits))
     if kind == "softmax":
         target = np.zeros(n, np.int64) if nt == 1 else _targets(n, nt, s, dtype)

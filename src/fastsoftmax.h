@@ -81,8 +81,7 @@ typedef struct fs_bce_args {
 typedef struct {
     int64_t n_rows, num_true, num_sampled, dim;
     const int64_t *labels;      /* n_rows x num_true */
-    const int64_t *sampled;     /* num_sampled */
-    const int64_t *sampled_order; /* the positions of sampled in increasing order of class (for the hits) */
+    const int64_t *sampled;     /* num_sampled, in increasing order */
     const double *logq_true;    /* log(expected count), n_rows x num_true, or NULL: none subtracted */
     const double *logq_sampled; /* num_sampled, or NULL */
     int remove_hits;            /* add FS_ACCIDENTAL_HIT to a sampled class that is one of the row's true classes */

@@ -72,8 +72,8 @@ static void H(logits_rows)(const H(logits_job) *L, int64_t lo, int64_t hi)
                 z[j] += L->b_sampled[j];
         if (a->remove_hits)
             for (int64_t t = 0; t < nt; t++) {
-                /* the sampled positions of class yn[t]: a range of the sorted candidates, and
-                 * hit only once when the row has that class more than once */
+                /* the positions of class yn[t]: a range of the sorted candidates; a class the
+                 * row has more than once is hit once */
                 int dup = 0;
                 for (int64_t u = 0; u < t; u++)
                     dup |= yn[u] == yn[t];
@@ -82,13 +82,13 @@ static void H(logits_rows)(const H(logits_job) *L, int64_t lo, int64_t hi)
                 int64_t lo = 0, hi = s;
                 while (lo < hi) {
                     const int64_t mid = lo + (hi - lo) / 2;
-                    if (a->sampled[a->sampled_order[mid]] < yn[t])
+                    if (a->sampled[mid] < yn[t])
                         lo = mid + 1;
                     else
                         hi = mid;
                 }
-                for (; lo < s && a->sampled[a->sampled_order[lo]] == yn[t]; lo++)
-                    z[a->sampled_order[lo]] += (T)FS_ACCIDENTAL_HIT;
+                for (; lo < s && a->sampled[lo] == yn[t]; lo++)
+                    z[lo] += (T)FS_ACCIDENTAL_HIT;
             }
         if (a->logq_sampled)
             for (int64_t j = 0; j < s; j++)
