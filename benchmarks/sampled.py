@@ -15,25 +15,15 @@ Each is timed in alternating rounds in one process; medians of the rounds.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fastsoftmax as fs  # noqa: E402
+from sampling import median_time  # noqa: E402  (benchmarks/sampling.py)
 
 N, D, C, S = 1024, 512, 100_000, 4096
-
-
-def best_of(fn, seconds):
-    fn()
-    times = []
-    t_end = time.perf_counter() + seconds
-    while time.perf_counter() < t_end or len(times) < 3:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 def main():
@@ -82,7 +72,7 @@ def main():
     times = {k: [] for k in cases}
     for _ in range(args.rounds):
         for k, fn in cases.items():
-            times[k].append(best_of(fn, 0.3 if k != "full softmax" else 0.0))
+            times[k].append(median_time(fn, 0.3 if k != "full softmax" else 0.0))
     med = {k: float(np.median(v)) for k, v in times.items()}
     for k, v in med.items():
         print(f"{k:22s} {v * 1e3:9.1f} ms")

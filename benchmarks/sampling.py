@@ -20,10 +20,11 @@ from fastsoftmax import sampling  # noqa: E402
 
 
 def median_time(fn, seconds=0.2):
+    """The median time of calls of fn for `seconds` (at least 3 calls, after one warm-up)."""
     fn()
     times = []
     t_end = time.perf_counter() + seconds
-    while time.perf_counter() < t_end or len(times) < 5:
+    while time.perf_counter() < t_end or len(times) < 3:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)

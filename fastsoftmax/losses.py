@@ -26,7 +26,7 @@ import operator
 
 import numpy as np
 
-from . import functional, sampled
+from . import functional, sampled, sampling
 
 __all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "SampledSoftmaxLoss", "NCELoss"]
 
@@ -56,11 +56,15 @@ class _FusedLoss:
         One fused kernel call computes both.  Same arguments, result types and errors as
         the functional API (see the class documentation).
         """
+        return self._keep(self._compute, logits, target)
+
+    def _keep(self, compute, *args):
+        """loss, grad = compute(*args): keep grad for backward, return the loss."""
         # A failed call leaves no gradient behind (a later backward must not return the
         # gradient of an older step).
         self._grad = None
         self._state = "failed"
-        loss, grad = self._compute(logits, target)
+        loss, grad = compute(*args)
         self._grad = grad
         self._loss_shape = np.shape(loss)
         self._loss_dtype = np.asarray(loss).dtype
@@ -398,9 +402,9 @@ class _SampledLoss(_FusedLoss):
         super().__init__()
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-        self.num_sampled = sampled._int(num_sampled, "num_sampled", 1)
-        self.num_classes = sampled._int(num_classes, "num_classes", 1)
-        self.num_true = sampled._int(num_true, "num_true", 1)
+        self.num_sampled = sampling._count(num_sampled, "num_sampled", 1)
+        self.num_classes = sampling._count(num_classes, "num_classes", 1)
+        self.num_true = sampling._count(num_true, "num_true", 1)
         if not (isinstance(sampler, str) and sampler in sampled._SAMPLERS) and not hasattr(sampler, "sample"):
             raise ValueError(f"sampler must be 'log_uniform', 'uniform' or a sampler object, got {sampler!r}")
         self.remove_accidental_hits = bool(remove_accidental_hits)
@@ -409,24 +413,15 @@ class _SampledLoss(_FusedLoss):
         self.unique = unique
         # one generator for every call: a seed gives a reproducible sequence of steps
         self.rng = rng
-        self._generator = np.random.default_rng(rng) if not isinstance(rng, np.random.RandomState) else None
-        if self._generator is None:
-            raise TypeError("rng must be None, an int seed or a numpy.random.Generator")
+        self._generator = sampling._generator(rng)
         self.reduction = reduction
 
     def forward(self, weights, biases, labels, inputs, sampled_values=None):
         """The loss; keeps what :meth:`backward` needs.  Arguments as in the function
         (:func:`fastsoftmax.sampled_softmax_loss` / :func:`fastsoftmax.nce_loss`)."""
-        self._grad = None
-        self._state = "failed"
-        loss, ctx = sampled._forward(self._kind, weights, biases, labels, inputs, self.num_sampled, self.num_classes,
-                                     self.num_true, sampled_values, self.remove_accidental_hits, self.subtract_log_q,
-                                     self.sampler, self.unique, self._generator, self.reduction, True)
-        self._grad = ctx
-        self._loss_shape = np.shape(loss)
-        self._loss_dtype = np.asarray(loss).dtype
-        self._state = "ready"
-        return loss
+        return self._keep(sampled._forward, self._kind, weights, biases, labels, inputs, self.num_sampled,
+                          self.num_classes, self.num_true, sampled_values, self.remove_accidental_hits,
+                          self.subtract_log_q, self.sampler, self.unique, self._generator, self.reduction, True)
 
     __call__ = forward
 

@@ -9,7 +9,6 @@ softmax cross-entropy (``cross_entropy``) or sigmoid cross-entropy
 products go to BLAS through NumPy's ``matmul``.
 """
 
-import operator
 from collections import namedtuple
 
 import numpy as np
@@ -28,18 +27,6 @@ SampledGrads = namedtuple("SampledGrads", ["inputs", "ids", "weights", "biases"]
 _SAMPLERS = {"log_uniform": sampling.log_uniform_candidate_sampler, "uniform": sampling.uniform_candidate_sampler}
 
 
-def _int(value, name, least):
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, not bool")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, not {type(value).__name__}") from None
-    if value < least:
-        raise ValueError(f"{name} must be at least {least}, got {value}")
-    return value
-
-
 def _check_classes(ids, num_classes, what):
     if ids.size and (ids.min() < 0 or ids.max() >= num_classes):
         bad = ids[(ids < 0) | (ids >= num_classes)].flat[0]
@@ -48,9 +35,9 @@ def _check_classes(ids, num_classes, what):
 
 def _arguments(weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values, sampler,
                unique, rng, reduction):
-    num_classes = _int(num_classes, "num_classes", 1)
-    num_true = _int(num_true, "num_true", 1)
-    num_sampled = _int(num_sampled, "num_sampled", 1)
+    num_classes = sampling._count(num_classes, "num_classes", 1)
+    num_true = sampling._count(num_true, "num_true", 1)
+    num_sampled = sampling._count(num_sampled, "num_sampled", 1)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     w, x = np.asarray(weights), np.asarray(inputs)

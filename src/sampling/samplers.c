@@ -63,10 +63,6 @@ static double prob(const fs_sampler *s, int64_t c, double log_range)
     }
 }
 
-double fs_sampler_prob(const fs_sampler *s, int64_t c)
-{
-    return prob(s, c, log1p((double)s->range_max));
-}
 
 /* The distinct classes drawn so far: a bitmap of the first HEAD_CLASSES (where the log-uniform
  * and Zipf-like unigram draws mostly land) and an open-addressing hash set for the rest. */

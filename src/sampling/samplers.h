@@ -42,9 +42,6 @@ typedef struct {
     const int64_t *alias_j;
 } fs_sampler;
 
-/* Q(c) for 0 <= c < range_max. */
-double fs_sampler_prob(const fs_sampler *s, int64_t c);
-
 /* num_sampled >= 1 draws into out (distinct with unique: the caller makes sure that at
  * least num_sampled classes have Q > 0); *num_tries gets the number of draws made.
  * FS_OK, or FS_ENOMEM. */
