@@ -83,17 +83,31 @@ cdef extern from "fastsoftmax.h" nogil:
         int64_t num_true
         int64_t num_sampled
         int64_t dim
+        int64_t ld_x
         const int64_t *labels
         const int64_t *sampled
         const double *logq_true
-        const double *logq_sampled
         int remove_hits
+    ctypedef struct fs_id_rows:
+        int64_t n_ids
+        int64_t dim
+        int64_t num_sampled
+        int64_t num_entries
+        int64_t num_true
+        int64_t ld_prod
+        int64_t ld_x
+        const int64_t *pos_sampled
+        const int64_t *true_order
+        const int64_t *pos_true_sorted
 
-    int fs_gather_rows(int dtype, const void *src, int64_t ld, int64_t dim, const int64_t *idx, int64_t m, void *out)
+    int fs_gather_rows(int dtype, const void *src, int64_t ld, int64_t dim, const int64_t *idx, int64_t m, void *out,
+                       int64_t ldo)
     int fs_sampled_logits(int dtype, const fs_sampled_args *a, const void *x, const void *w_true, const void *b_true,
-                          const void *b_sampled, void *logits)
+                          void *logits)
     int fs_scatter_add_rows(int dtype, void *out, int64_t dim, const int64_t *pos, int64_t m, const void *src,
                             const int64_t *src_row, const void *scale)
+    int fs_sampled_id_rows(int dtype, const fs_id_rows *a, const void *prod, const void *x, const void *scale,
+                           void *out, void *out_b)
     int fs_vexp(int dtype, const void *x, void *y, int64_t n)
     int fs_vexpneg(int dtype, const void *x, void *y, int64_t n)
     int fs_vlog(int dtype, const void *x, void *y, int64_t n)
@@ -465,37 +479,53 @@ cdef const void *_optional(a, int64_t n, int typenum, str what) except? NULL:
     return cnp.PyArray_DATA(a)
 
 
+cdef int64_t _row_stride(cnp.ndarray a, int64_t rows, int64_t cols, int typenum, str what) except -1:
+    """The row stride, in elements, of an aligned (rows, >= cols) array of typenum with unit column
+    stride, of which the first cols columns are used."""
+    if (cnp.PyArray_NDIM(a) != 2 or a.shape[0] != rows or a.shape[1] < cols or cnp.PyArray_TYPE(a) != typenum
+            or not cnp.PyArray_ISALIGNED(a) or (cols > 1 and a.strides[1] != a.itemsize)
+            or a.strides[0] % a.itemsize or a.strides[0] // a.itemsize < a.shape[1]):
+        raise ValueError(f"{what} must be an aligned ({rows}, >= {cols}) array of type {typenum} with unit "
+                         "column stride and nonnegative rows that do not overlap")
+    return a.strides[0] // a.itemsize
+
+
 def gather_rows(cnp.ndarray src, cnp.ndarray idx, cnp.ndarray out):
-    """out[r] = src[idx[r]]: src (C, D) with unit column stride, idx int64 (m,) in [0, C), out (m, D)."""
+    """The first D columns of out[r] = src[idx[r]]: src (C, D) with unit column stride, idx int64 (m,)
+    in [0, C), out (m, >= D) with unit column stride."""
     cdef int kind = _float_kind(src, False)
     cdef int64_t m = cnp.PyArray_SIZE(idx), dim = src.shape[1]
     if cnp.PyArray_NDIM(src) != 2 or src.strides[1] != src.itemsize or src.strides[0] % src.itemsize:
         raise ValueError("src must be 2-D with unit column stride")
     _check_row_vector(idx, m, cnp.NPY_INT64, "idx")
-    _check_matrix(out, m, dim, cnp.PyArray_TYPE(src), "out")
+    cdef int64_t ldo = _row_stride(out, m, dim, cnp.PyArray_TYPE(src), "out")
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("output buffer is read-only")
     cdef int64_t ld = src.strides[0] // src.itemsize
     cdef const void *sp = cnp.PyArray_DATA(src)
     cdef const int64_t *ip = <const int64_t *>cnp.PyArray_DATA(idx)
     cdef void *op = cnp.PyArray_DATA(out)
     cdef int status
     with nogil:
-        status = fs_gather_rows(kind, sp, ld, dim, ip, m, op)
+        status = fs_gather_rows(kind, sp, ld, dim, ip, m, op, ldo)
     _raise(status)
 
 
-def sampled_logits(cnp.ndarray logits, cnp.ndarray x, cnp.ndarray w_true, b_true, b_sampled,
-                   cnp.ndarray labels, cnp.ndarray sampled, logq_true, logq_sampled, bint remove_hits):
-    """The sampled losses' logits in place (see fs_sampled_args): logits (N, num_true + S) with
-    x @ W_s.T in its last S columns; x (N, D); w_true (N * num_true, D); labels int64 (N, num_true);
-    sampled int64 (S,) in increasing order; biases and log-Q float64 arrays or None."""
+def sampled_logits(cnp.ndarray logits, cnp.ndarray x, cnp.ndarray w_true, b_true, cnp.ndarray labels,
+                   cnp.ndarray sampled, logq_true, bint remove_hits):
+    """The sampled losses' true logits and accidental hits in place (see fs_sampled_args): logits
+    (N, num_true + S) with the sampled logits in its last S columns; x (N, >= D) with unit column
+    stride, of which the first D columns are the inputs; w_true (N * num_true, D); labels int64
+    (N, num_true); sampled int64 (S,) in increasing order; b_true (N * num_true,) and logq_true
+    float64 (N * num_true,) or None."""
     cdef int kind = _float_kind(x, False)
     cdef int t = cnp.PyArray_TYPE(x)
     cdef fs_sampled_args a
     a.n_rows = x.shape[0]
-    a.dim = x.shape[1]
+    a.dim = w_true.shape[1]
     a.num_sampled = cnp.PyArray_SIZE(sampled)
     a.num_true = labels.shape[1]
-    _check_matrix(x, a.n_rows, a.dim, t, "x")
+    a.ld_x = _row_stride(x, a.n_rows, a.dim, t, "x")
     _check_matrix(labels, a.n_rows, a.num_true, cnp.NPY_INT64, "labels")
     _check_matrix(w_true, a.n_rows * a.num_true, a.dim, t, "w_true")
     _check_matrix(logits, a.n_rows, a.num_true + a.num_sampled, t, "logits")
@@ -503,9 +533,7 @@ def sampled_logits(cnp.ndarray logits, cnp.ndarray x, cnp.ndarray w_true, b_true
     if not cnp.PyArray_ISWRITEABLE(logits):
         raise ValueError("output buffer is read-only")
     cdef const void *btp = _optional(b_true, a.n_rows * a.num_true, t, "b_true")
-    cdef const void *bsp = _optional(b_sampled, a.num_sampled, t, "b_sampled")
     a.logq_true = <const double *>_optional(logq_true, a.n_rows * a.num_true, cnp.NPY_FLOAT64, "logq_true")
-    a.logq_sampled = <const double *>_optional(logq_sampled, a.num_sampled, cnp.NPY_FLOAT64, "logq_sampled")
     a.labels = <const int64_t *>cnp.PyArray_DATA(labels)
     a.sampled = <const int64_t *>cnp.PyArray_DATA(sampled)
     a.remove_hits = remove_hits
@@ -514,7 +542,52 @@ def sampled_logits(cnp.ndarray logits, cnp.ndarray x, cnp.ndarray w_true, b_true
     cdef void *lp = cnp.PyArray_DATA(logits)
     cdef int status
     with nogil:
-        status = fs_sampled_logits(kind, &a, xp, wp, btp, bsp, lp)
+        status = fs_sampled_logits(kind, &a, xp, wp, btp, lp)
+    _raise(status)
+
+
+def sampled_id_rows(cnp.ndarray out, out_b, cnp.ndarray prod, cnp.ndarray pos_sampled, cnp.ndarray true_order,
+                    cnp.ndarray pos_true_sorted, cnp.ndarray x, cnp.ndarray scale, int64_t num_true):
+    """The weights' gradient rows of the unique ids, each written once (see fs_id_rows): out
+    (n_ids, D); out_b (n_ids,) or None, then prod's column D holds the biases' gradient; prod
+    (S, >= D, or >= D + 1 with out_b) with unit column stride; pos_sampled int64 (S,)
+    nondecreasing in [0, n_ids); true_order int64 (E,) a permutation of 0 .. E - 1 with
+    pos_true_sorted (E,) nondecreasing in [0, n_ids); x (E / num_true, >= D); scale (E,)."""
+    cdef int kind = _float_kind(out, False)
+    cdef int t = cnp.PyArray_TYPE(out)
+    cdef fs_id_rows a
+    a.n_ids = out.shape[0]
+    a.dim = out.shape[1]
+    a.num_sampled = cnp.PyArray_SIZE(pos_sampled)
+    a.num_entries = cnp.PyArray_SIZE(true_order)
+    a.num_true = num_true
+    _check_matrix(out, a.n_ids, a.dim, t, "out")
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("output buffer is read-only")
+    cdef void *bp = NULL
+    if out_b is not None:
+        _check_row_vector(out_b, a.n_ids, t, "out_b")
+        if not cnp.PyArray_ISWRITEABLE(out_b):
+            raise ValueError("output buffer is read-only")
+        bp = cnp.PyArray_DATA(out_b)
+    if num_true < 1 or a.num_entries % num_true:
+        raise ValueError("the true entries must be num_true per row")
+    a.ld_prod = _row_stride(prod, a.num_sampled, a.dim + (out_b is not None), t, "prod")
+    a.ld_x = _row_stride(x, a.num_entries // num_true, a.dim, t, "x")
+    _check_row_vector(pos_sampled, a.num_sampled, cnp.NPY_INT64, "pos_sampled")
+    _check_row_vector(true_order, a.num_entries, cnp.NPY_INT64, "true_order")
+    _check_row_vector(pos_true_sorted, a.num_entries, cnp.NPY_INT64, "pos_true_sorted")
+    _check_row_vector(scale, a.num_entries, t, "scale")
+    a.pos_sampled = <const int64_t *>cnp.PyArray_DATA(pos_sampled)
+    a.true_order = <const int64_t *>cnp.PyArray_DATA(true_order)
+    a.pos_true_sorted = <const int64_t *>cnp.PyArray_DATA(pos_true_sorted)
+    cdef const void *pp = cnp.PyArray_DATA(prod)
+    cdef const void *xp = cnp.PyArray_DATA(x)
+    cdef const void *cp = cnp.PyArray_DATA(scale)
+    cdef void *op = cnp.PyArray_DATA(out)
+    cdef int status
+    with nogil:
+        status = fs_sampled_id_rows(kind, &a, pp, xp, cp, op, bp)
     _raise(status)
 
 

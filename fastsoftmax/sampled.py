@@ -94,12 +94,13 @@ def _arguments(weights, biases, labels, inputs, num_sampled, num_classes, num_tr
 
 class _Context:
     """What the backward pass of a sampled loss needs from its forward pass: ``g`` the gradient of
-    the loss with respect to the logits (N, num_true + S), and the rows it multiplies."""
+    the loss with respect to the logits (N, num_true + S), and the rows it multiplies (``w_s`` and
+    ``xa``, with the bias column of the product when there is one)."""
 
-    __slots__ = ("g", "w_s", "w_t", "x", "y", "sampled", "num_true", "bias")
+    __slots__ = ("g", "w_s", "w_t", "xa", "y", "sampled", "num_true", "bias")
 
-    def __init__(self, g, w_s, w_t, x, y, sampled, num_true, bias):
-        self.g, self.w_s, self.w_t, self.x, self.y = g, w_s, w_t, x, y
+    def __init__(self, g, w_s, w_t, xa, y, sampled, num_true, bias):
+        self.g, self.w_s, self.w_t, self.xa, self.y = g, w_s, w_t, xa, y
         self.sampled, self.num_true, self.bias = sampled, num_true, bias
 
 
@@ -116,18 +117,35 @@ def _forward(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
     # found by binary search, and the weights' gradient rows are written in the order of ids
     order = np.argsort(sampled, kind="stable")
     sampled, sampled_count = sampled[order], sampled_count[order]
-    w_s = np.empty((s, d), dtype)
+    # The sampled logits x W_s^T + b_s - log Q_s come out of one product, [x, 1] [W_s, b_s - log Q_s]^T,
+    # rather than a pass over the N x S logits after it (b_s - log Q_s rounded once to the dtype,
+    # where TensorFlow rounds after each of its two steps: the same accuracy bar). The column of
+    # ones also gives the biases' gradient in the backward product G_s^T [x, 1].
+    column = np.zeros(s) if b is not None or subtract_log_q else None
+    if column is not None:
+        if b is not None:
+            column += b[sampled]
+        if subtract_log_q:
+            with np.errstate(divide="ignore"):
+                column -= np.log(sampled_count)
+    width = d + (column is not None)
+    w_s = np.empty((s, width), dtype)
     _kernels.gather_rows(w, sampled, w_s)
+    if column is None:
+        xa = x
+    else:
+        w_s[:, d] = column
+        xa = np.empty((n, width), dtype)
+        xa[:, :d] = x
+        xa[:, d] = 1
     w_t = np.empty((n * nt, d), dtype)
     _kernels.gather_rows(w, y.reshape(-1), w_t)
     logits = np.empty((n, nt + s), dtype)
-    np.matmul(x, w_s.T, out=logits[:, nt:])
+    np.matmul(xa, w_s.T, out=logits[:, nt:])
     with np.errstate(divide="ignore"):
-        logq_t = np.log(true_count) if subtract_log_q else None
-        logq_s = np.log(sampled_count) if subtract_log_q else None
-    _kernels.sampled_logits(logits, x, w_t, None if b is None else np.ascontiguousarray(b[y.reshape(-1)]),
-                            None if b is None else np.ascontiguousarray(b[sampled]), y, sampled, logq_t, logq_s,
-                            bool(remove_accidental_hits))
+        logq_t = np.log(true_count).reshape(-1) if subtract_log_q else None
+    _kernels.sampled_logits(logits, xa, w_t, None if b is None else np.ascontiguousarray(b[y.reshape(-1)]), y,
+                            sampled, logq_t, bool(remove_accidental_hits))
     if kind == "softmax":
         target = np.zeros(n, np.int64) if nt == 1 else _targets(n, nt, s, dtype)
         result = cross_entropy(logits, target, reduction=reduction, return_grad=want_grad,
@@ -137,29 +155,34 @@ def _forward(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
     if not want_grad:
         return result, None
     loss, g = result
-    return loss, _Context(g, w_s, w_t, x, y, sampled, nt, b is not None)
+    return loss, _Context(g, w_s, w_t, xa, y, sampled, nt, b is not None)
 
 
 def _backward(c):
-    """The SampledGrads of a forward pass: the products of its logits' gradient with the rows."""
-    n, d = c.x.shape
-    nt, dtype = c.num_true, c.x.dtype
+    """The SampledGrads of a forward pass: the products of its logits' gradient with the rows.
+    It uses up the context (the product G_s^T x overwrites its sampled rows)."""
+    nt = c.num_true
+    n, d = c.w_t.shape[0] // nt, c.w_t.shape[1]
     g_t, g_s = np.ascontiguousarray(c.g[:, :nt]).reshape(-1), c.g[:, nt:]
     y = c.y.reshape(-1)
-    ids = np.unique(np.concatenate([y, c.sampled]))
+    # the unique ids (both parts sorted, with their repeats), and where each candidate and true
+    # entry lands among them
+    every = np.concatenate([y, c.sampled])
+    every.sort()
+    ids = every[np.concatenate(([True], every[1:] != every[:-1]))]
     pos_t, pos_s = np.searchsorted(ids, y), np.searchsorted(ids, c.sampled)
-    row_of = np.repeat(np.arange(n, dtype=np.int64), nt)
-    d_x = np.matmul(g_s, c.w_s)
-    _kernels.scatter_add_rows(d_x, row_of, c.w_t, None, g_t)
-    d_w = np.zeros((ids.size, d), dtype)
-    _kernels.scatter_add_rows(d_w, pos_s, np.matmul(g_s.T, c.x), None, None)
-    _kernels.scatter_add_rows(d_w, pos_t, c.x, row_of, g_t)
-    d_b = None
-    if c.bias:
-        d_b = np.zeros((ids.size, 1), dtype)
-        _kernels.scatter_add_rows(d_b, pos_s, np.matmul(np.ones(n, dtype), g_s)[:, None], None, None)
-        _kernels.scatter_add_rows(d_b, pos_t, g_t[:, None], None, None)
-        d_b = d_b[:, 0]
+    true_order = np.argsort(pos_t, kind="stable")
+    d_x = np.matmul(g_s, c.w_s[:, :d])
+    _kernels.scatter_add_rows(d_x, np.repeat(np.arange(n, dtype=np.int64), nt), c.w_t, None, g_t)
+    # G_s^T [x, 1]: the sampled rows' gradients, and in the last column their biases', written
+    # over the sampled weight rows (dead after d_x; an allocation as large saved)
+    prod = c.w_s if c.bias or c.w_s.shape[1] == d else c.w_s[:, :d]
+    np.matmul(g_s.T, c.xa if c.bias else c.xa[:, :d], out=prod)
+    # the logits' gradient is dead: its memory can hold the weights' gradient rows
+    c.g = c.w_s = g_s = None
+    d_w = np.empty((ids.size, d), c.w_t.dtype)
+    d_b = np.empty(ids.size, c.w_t.dtype) if c.bias else None
+    _kernels.sampled_id_rows(d_w, d_b, prod, pos_s, true_order, pos_t[true_order], c.xa, g_t, nt)
     return SampledGrads(d_x, ids, d_w, d_b)
 
 

@@ -80,12 +80,25 @@ typedef struct fs_bce_args {
  * (num_true + num_sampled) contiguous, holds its true classes' logits, then the sampled ones. */
 typedef struct {
     int64_t n_rows, num_true, num_sampled, dim;
+    int64_t ld_x;               /* row stride of the inputs (n_rows x dim), >= dim */
     const int64_t *labels;      /* n_rows x num_true */
     const int64_t *sampled;     /* num_sampled, in increasing order */
     const double *logq_true;    /* log(expected count), n_rows x num_true, or NULL: none subtracted */
-    const double *logq_sampled; /* num_sampled, or NULL */
     int remove_hits;            /* add FS_ACCIDENTAL_HIT to a sampled class that is one of the row's true classes */
 } fs_sampled_args;
+
+/* The weights' gradient rows of the sampled losses (sampled_id_rows, sampled/ops.h): row i of
+ * the output (n_ids x dim, one row per unique class id) is the sum of the product's rows r
+ * with pos_sampled[r] == i, in increasing r, then of scale[e] * x[e / num_true] over the true
+ * entries e with pos_true[e] == i, in increasing e; the biases' gradient alike from the
+ * product's column dim and the scales. */
+typedef struct {
+    int64_t n_ids, dim, num_sampled, num_entries, num_true;
+    int64_t ld_prod, ld_x;          /* row strides of the product (num_sampled rows) and the inputs */
+    const int64_t *pos_sampled;     /* num_sampled, nondecreasing */
+    const int64_t *true_order;      /* the entries 0 .. num_entries - 1 by increasing (pos_true, e) */
+    const int64_t *pos_true_sorted; /* pos_true[true_order[k]] */
+} fs_id_rows;
 /* what TensorFlow adds to an accidental hit's logit: float32's most negative finite value */
 #define FS_ACCIDENTAL_HIT (-3.4028234663852886e38)
 

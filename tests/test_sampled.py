@@ -12,14 +12,16 @@ from fastsoftmax import reference, sampling
 TOL = reference.TOLERANCES
 
 
-def _problem(dtype, seed, n=13, c=41, d=8, num_true=1, num_sampled=11, bias=True):
+def _problem(dtype, seed, n=13, c=41, d=8, num_true=1, num_sampled=11, bias=True, unique=True):
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((c, d)).astype(dtype)
     b = rng.standard_normal(c).astype(dtype) if bias else None
     x = rng.standard_normal((n, d)).astype(dtype)
     labels = rng.integers(0, c, (n, num_true))
-    # small class ids are frequent: a few accidental hits
-    sv = sampling.log_uniform_candidate_sampler(labels, num_true, num_sampled, True, c, rng=seed)
+    if not unique:
+        labels[::2] = rng.integers(0, 3, (labels[::2].shape[0], num_true))  # a class twice in some rows
+    # small class ids are frequent: a few accidental hits (and with unique=False, repeated candidates)
+    sv = sampling.log_uniform_candidate_sampler(labels, num_true, num_sampled, unique, c, rng=seed)
     return w, b, labels, x, sv
 
 
@@ -40,7 +42,23 @@ CASES = [(fn, nt, hits, lq, bias, red)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name,num_true,hits,log_q,bias,reduction", CASES)
 def test_against_the_reference(dtype, name, num_true, hits, log_q, bias, reduction):
-    w, b, labels, x, sv = _problem(dtype, 3 + num_true, num_true=num_true, bias=bias)
+    _check_against_the_reference(dtype, name, num_true, hits, log_q, bias, reduction, True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["sampled_softmax_loss", "nce_loss"])
+@pytest.mark.parametrize("num_true,hits,log_q,bias", [(1, True, True, True), (3, True, True, True),
+                                                      (3, False, True, False), (1, False, False, True)])
+def test_repeated_candidates_and_labels(dtype, name, num_true, hits, log_q, bias):
+    """unique=False: a class drawn more than once (its gradient rows summed into one row of ids),
+    and a row with the same true class more than once."""
+    _check_against_the_reference(dtype, name, num_true, hits, log_q, bias, "sum", False)
+
+
+def _check_against_the_reference(dtype, name, num_true, hits, log_q, bias, reduction, unique):
+    w, b, labels, x, sv = _problem(dtype, 3 + num_true, num_true=num_true, bias=bias, unique=unique)
+    if not unique:
+        assert np.unique(sv[0]).size < sv[0].size
     lab = labels if num_true > 1 else labels[:, 0]
     opts = dict(num_true=num_true, remove_accidental_hits=hits, subtract_log_q=log_q, reduction=reduction)
     loss, g = getattr(fs, name)(w, b, lab, x, 11, w.shape[0], sampled_values=sv, return_grad=True, **opts)
