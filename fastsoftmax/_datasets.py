@@ -7,7 +7,7 @@ samplers are stable across NumPy versions for a given seed).
 
 import numpy as np
 
-__all__ = ["make_clusters", "make_multilabel", "train_test_split"]
+__all__ = ["make_clusters", "make_multilabel", "make_zipf_linear", "train_test_split"]
 
 
 def make_clusters(n_samples, n_features, n_classes, *, clusters_per_class=2, noise=1.0, seed=0,
@@ -70,6 +70,30 @@ def make_multilabel(n_samples, n_features, n_labels, *, n_topics=None, labels_pe
     spurious = rng.random(Y.shape) < label_noise * n_tags / n_labels
     Y = (Y & ~dropped) | (~Y & spurious)
     return X, Y.astype(dtype)
+
+
+def make_zipf_linear(n_samples, n_features, n_classes, *, exponent=1.0, teacher_scale=0.5, seed=0,
+                     dtype=np.float32):
+    """Many classes with Zipf frequencies, and inputs from a linear teacher: for sampled softmax.
+
+    Class ``c`` is drawn with probability proportional to ``1 / (c + 1) ** exponent``, so class 0
+    is the most frequent (the order the log-uniform candidate sampler assumes).  Each class has
+    a teacher vector ``T[c] ~ teacher_scale * N(0, I)``, and a sample of class ``y`` is ``x =
+    T[y] + N(0, I)``: the true posterior is a softmax of a linear function of ``x`` (a softmax
+    regression can represent it).  The rows are independent draws: any split of them is a
+    train / test split.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), ``dtype``
+    y : ndarray of shape (n_samples,), int64 class indices in ``[0, n_classes)``
+    """
+    rng = np.random.default_rng([seed, 7])
+    teacher = teacher_scale * rng.standard_normal((n_classes, n_features))
+    prior = 1.0 / np.arange(1, n_classes + 1) ** exponent
+    y = rng.choice(n_classes, size=n_samples, p=prior / prior.sum())
+    X = teacher[y] + rng.standard_normal((n_samples, n_features))
+    return X.astype(dtype), y.astype(np.int64)
 
 
 def train_test_split(X, y, test_fraction=0.2):

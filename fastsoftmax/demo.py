@@ -13,10 +13,21 @@ changes it), next to NumPy's BLAS threads in the matrix products, as in a user's
 
 ``--multilabel`` does the same for multi-label classification with
 :class:`fastsoftmax.losses.BCEWithLogitsLoss` against a NumPy binary cross-entropy, and
-reports per-label F1.  ``--plot FILE.png`` saves the loss curves (needs matplotlib).
+reports per-label F1.
 
-Everything is deterministic (seeded data, initial weights and batch order); nothing is
-downloaded.  The exit status is 0 when every pair of runs agrees, 1 otherwise.
+``--sampled`` trains one softmax regression over 100,000 classes (Zipf class frequencies,
+inputs from a random linear teacher) twice from zeros, by plain SGD on the same batches: with
+:func:`fastsoftmax.sampled_softmax_loss` (1024 log-uniform samples per batch, updates of the
+touched rows only) and with the full softmax cross-entropy (:func:`fastsoftmax.cross_entropy`
+of ``X @ W.T + b``, dense updates).  Both models are evaluated with the full softmax on
+held-out samples (the sampled loss is biased: it is for training); the demo prints the
+sampled training loss, both held-out losses and accuracies and both models' time per step, and
+the two models agree when their final held-out losses are within ``--tolerance`` (10%).
+
+``--plot FILE.png`` saves the loss curves (needs matplotlib).
+
+Everything is deterministic (seeded data, initial weights, batch order and sampled classes);
+nothing is downloaded.  The exit status is 0 when every pair of runs agrees, 1 otherwise.
 """
 
 import argparse
@@ -27,7 +38,9 @@ import time
 import numpy as np
 
 from . import _datasets
+from .functional import cross_entropy
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss
+from .sampled import sampled_softmax_loss
 
 __all__ = ["main", "NumpyCrossEntropyLoss", "NumpyBCEWithLogitsLoss", "SoftmaxRegression", "MLP",
            "Adam", "SGD"]
@@ -412,6 +425,177 @@ def run_multilabel(args, out):
     return ok, results
 
 
+# ----------------------------------------------------------------------------- sampled softmax demo
+# One softmax regression over many classes, trained twice from zeros by plain SGD on the same
+# batches: with the sampled softmax loss (a few classes per batch, sparse updates of their rows)
+# and with the full softmax cross-entropy (every class, dense updates).  Both are evaluated with
+# the full softmax on held-out samples: the sampled loss is a biased estimate, for training only.
+
+_HELD_OUT = 4096  # held-out samples of --sampled
+
+
+def _sampled_softmax_step(W, b, Xb, yb, lr, num_sampled, rng):
+    """One SGD step on the sampled softmax loss, in place; only the rows of the classes it
+    touched (true and sampled) change.  Returns the batch's sampled loss."""
+    loss, g = sampled_softmax_loss(W, b, yb, Xb, num_sampled, len(W), rng=rng, return_grad=True)
+    W[g.ids] -= lr * g.weights  # g.ids are distinct: the fancy-indexed update is exact
+    b[g.ids] -= lr * g.biases
+    return loss
+
+
+def _full_softmax_step(W, b, Xb, yb, lr, logits, grad_W):
+    """One SGD step on the full softmax cross-entropy of ``Xb @ W.T + b``, in place.
+
+    ``logits`` (at least ``len(Xb)`` rows of all classes) and ``grad_W`` (W's shape) are work
+    arrays allocated once: at 100,000 classes a batch's logits take 200 MB, which a new array
+    would page in again at every step.  Returns the batch's loss.
+    """
+    z = logits[:len(Xb)]
+    np.matmul(Xb, W.T, out=z)
+    z += b
+    loss, g = cross_entropy(z, yb, return_grad=True, out=z)  # the gradient overwrites the logits
+    np.matmul(g.T, Xb, out=grad_W)
+    grad_W *= lr
+    W -= grad_W
+    b -= lr * g.sum(axis=0)
+    return loss
+
+
+def _evaluate(W, b, X, y, logits):
+    """Full softmax cross-entropy (mean) and accuracy of ``X @ W.T + b``, by chunks of ``len(logits)`` rows."""
+    total, correct = 0.0, 0
+    for k in range(0, len(X), len(logits)):
+        Xc, yc = X[k:k + len(logits)], y[k:k + len(logits)]
+        z = logits[:len(Xc)]
+        np.matmul(Xc, W.T, out=z)
+        z += b
+        correct += int(np.count_nonzero(np.argmax(z, axis=1) == yc))
+        total += float(cross_entropy(z, yc, reduction="sum"))
+    return total / len(X), correct / len(X)
+
+
+def _speed_up(slow, fast):
+    """``fast`` against ``slow`` (positive seconds) as "N.Nx faster" or "N.Nx slower": never a ratio
+    that rounds to 0."""
+    ratio = slow / fast
+    return "%.1fx faster" % ratio if ratio >= 1 else "%.1fx slower" % (1 / ratio)
+
+
+_SAMPLED_HEADER = ("    step   train loss   held-out loss (full softmax)      held-out accuracy    "
+                   "ms per training step\n"
+                   "            (sampled)    sampled      full  difference     sampled      full     "
+                   "sampled       full")
+_SAMPLED_ROW = "  %6d %12.4f %10.4f %9.4f %+10.2f%% %10.2f%% %8.2f%% %11.2f %10.2f"
+
+
+def train_sampled_vs_full(data, n_classes, *, num_sampled, epochs, batch_size, lr, eval_every, seed, out,
+                          progress):
+    """Train the two copies in lockstep; one table row per evaluation point on ``out``.
+
+    ``data`` = (X_train, y_train, X_test, y_test).  Every ``eval_every`` steps and after the last
+    one, both models are evaluated with the full softmax on the test samples.  A row shows the
+    sampled model's mean training (sampled) loss since the previous row, the held-out loss of
+    both models and its relative difference ``(sampled - full) / full``, their held-out
+    accuracies, and both models' mean time per training step since the previous row: the whole
+    step (loss, gradients, update) is timed, the evaluation is not.  The copies take their steps
+    in turn, batch by batch, so that a change in the machine's load slows both alike.  ``seed``
+    seeds the batch order and the sampled classes.
+
+    Returns the rows, each a dict: ``step``, ``train_loss`` and, per model (``"sampled"``,
+    ``"full"``), a dict of the held-out ``loss`` and ``accuracy`` and the training seconds
+    ``time`` up to that step.
+    """
+    X, y, X_test, y_test = data
+    dtype = X.dtype
+    batch_rng = np.random.default_rng([seed, 3])
+    sampler_rng = np.random.default_rng([seed, 6])
+    models = {name: (np.zeros((n_classes, X.shape[1]), dtype), np.zeros(n_classes, dtype))
+              for name in ("sampled", "full")}
+    logits = np.empty((batch_size, n_classes), dtype)  # the full softmax's work arrays, also used to evaluate
+    grad_W = np.empty((n_classes, X.shape[1]), dtype)
+    n_batches = -(-len(X) // batch_size)
+    total_steps = epochs * n_batches
+    rows = []
+    elapsed = dict(sampled=0.0, full=0.0)  # training seconds so far
+    since = dict(sampled=0.0, full=0.0, loss=0.0, steps=0)  # since the previous row
+    print(_SAMPLED_HEADER, file=out, flush=True)
+    for step in range(1, total_steps + 1):
+        i = (step - 1) % n_batches
+        if i == 0:
+            order = batch_rng.permutation(len(X))
+        idx = order[i * batch_size:(i + 1) * batch_size]
+        Xb, yb = X[idx], y[idx]
+        t0 = time.perf_counter()
+        loss = _sampled_softmax_step(*models["sampled"], Xb, yb, lr, num_sampled, sampler_rng)
+        t1 = time.perf_counter()
+        _full_softmax_step(*models["full"], Xb, yb, lr, logits, grad_W)
+        t2 = time.perf_counter()
+        since["sampled"] += t1 - t0
+        since["full"] += t2 - t1
+        since["loss"] += float(loss)
+        since["steps"] += 1
+        progress.update("  step", step, total_steps, since["loss"] / since["steps"])
+        if step % eval_every and step < total_steps:
+            continue
+        progress.clear()
+        row = dict(step=step, train_loss=since["loss"] / since["steps"])
+        for name, (W, b) in models.items():
+            elapsed[name] += since[name]
+            held_out, accuracy = _evaluate(W, b, X_test, y_test, logits)
+            row[name] = dict(loss=held_out, accuracy=accuracy, time=elapsed[name])
+        rows.append(row)
+        s, f = row["sampled"], row["full"]
+        print(_SAMPLED_ROW % (step, row["train_loss"], s["loss"], f["loss"], 100 * (s["loss"] / f["loss"] - 1),
+                              100 * s["accuracy"], 100 * f["accuracy"], 1e3 * since["sampled"] / since["steps"],
+                              1e3 * since["full"] / since["steps"]), file=out, flush=True)
+        since = dict.fromkeys(since, 0)
+    return rows
+
+
+def run_sampled(args, out):
+    """The --sampled demo: data, training table and summary.  Returns (ok, rows, verdict line)."""
+    dtype = np.dtype(args.dtype)
+    X, y = _datasets.make_zipf_linear(args.samples + _HELD_OUT, args.features, args.classes, seed=args.seed,
+                                      dtype=dtype)
+    data = X[:args.samples], y[:args.samples], X[args.samples:], y[args.samples:]
+    n_batches = -(-args.samples // args.batch_size)
+    total_steps = args.epochs * n_batches
+    # about six evaluation points unless --eval-every says otherwise
+    eval_every = args.eval_every or -(-total_steps // 6)
+    print("data: %d train / %d held-out samples, %d features, %d classes (seeded: Zipf(1) class frequencies, "
+          "x = T[y] + N(0, I) for a random linear teacher T; seed %d); %s, batch %d, plain SGD lr %g, %d epoch%s "
+          "(%d steps)" % (args.samples, _HELD_OUT, args.features, args.classes, args.seed, args.dtype,
+                          args.batch_size, args.lr, args.epochs, "s" if args.epochs > 1 else "", total_steps),
+          file=out, flush=True)
+    print("\n== softmax regression (W %d x %d, b) from zeros, trained with sampled softmax (%d log-uniform samples "
+          "per batch) / with full softmax (in lockstep, same batches) =="
+          % (args.classes, args.features, args.num_sampled), file=out, flush=True)
+    rows = train_sampled_vs_full(data, args.classes, num_sampled=args.num_sampled, epochs=args.epochs,
+                                 batch_size=args.batch_size, lr=args.lr, eval_every=eval_every, seed=args.seed,
+                                 out=out, progress=_Progress(sys.stderr, args.progress))
+    last = rows[-1]
+    s, f = last["sampled"], last["full"]
+    difference = s["loss"] / f["loss"] - 1
+    ok = bool(abs(difference) <= args.tolerance / 100)  # False for NaN
+    print("\n== summary ==", file=out)
+    print("%-22s %14s %18s %22s" % ("model trained with", "held-out loss", "held-out accuracy",
+                                    "ms per training step"), file=out)
+    for name, label in (("sampled", "sampled softmax"), ("full", "full softmax")):
+        r = last[name]
+        print("%-22s %14.4f %17.2f%% %22.2f"
+              % (label, r["loss"], 100 * r["accuracy"], 1e3 * r["time"] / total_steps), file=out)
+    print("held-out loss: the sampled-softmax model's is %+.2f%% from the full-softmax model's (tolerance %g%%): %s"
+          % (100 * difference, args.tolerance, "MATCH" if ok else "MISMATCH"), file=out)
+    print("time per training step (mean of %d steps, evaluation excluded): the sampled softmax step is %s than "
+          "the full softmax step" % (total_steps, _speed_up(f["time"], s["time"])), file=out, flush=True)
+    if ok:
+        verdict = "sampled and full softmax models agree: held-out losses within %g%%" % args.tolerance
+    else:
+        verdict = ("MISMATCH: the sampled-softmax model's held-out loss is %+.2f%% from the full-softmax model's, "
+                   "beyond the tolerance of %g%%" % (100 * difference, args.tolerance))
+    return ok, rows, verdict
+
+
 # ----------------------------------------------------------------------------- summary and plot
 
 
@@ -430,14 +614,22 @@ def _summary(results, metric_label, out):
     out.flush()
 
 
-def plot(results, path, metric_label, out):
-    """Loss and metric curves of every run to ``path``; False (with a message) without matplotlib."""
+def _pyplot(out):
+    """matplotlib.pyplot on the Agg backend, or None (with a message on ``out``) without matplotlib."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         print("--plot: matplotlib is not installed, no plot written (pip install matplotlib)", file=out)
+        return None
+    return plt
+
+
+def plot(results, path, metric_label, out):
+    """Loss and metric curves of every run to ``path``; False (with a message) without matplotlib."""
+    plt = _pyplot(out)
+    if plt is None:
         return False
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4.2))
     for k, r in enumerate(results):
@@ -462,15 +654,50 @@ def plot(results, path, metric_label, out):
     return True
 
 
+def plot_sampled(rows, path, num_sampled, out):
+    """--sampled: the held-out loss of both models against training steps and against training
+    time, to ``path``; False (with a message) without matplotlib."""
+    plt = _pyplot(out)
+    if plt is None:
+        return False
+    fig, (ax_step, ax_time) = plt.subplots(1, 2, figsize=(11, 4.2))
+    # the losses per step nearly coincide: the sampled run as a wide pale line, the full one as dashes on top
+    for name, label, style in (("sampled", "sampled softmax (%d samples)" % num_sampled,
+                                dict(color="C0", linewidth=5, alpha=0.4)),
+                               ("full", "full softmax", dict(color="C1", linestyle="--", marker="o", markersize=3))):
+        loss = [r[name]["loss"] for r in rows]
+        ax_step.plot([r["step"] for r in rows], loss, label=label, **style)
+        ax_time.plot([r[name]["time"] for r in rows], loss, label=label, **style)
+    ax_step.set(xlabel="training step", ylabel="held-out loss (full softmax)", title="held-out loss per step")
+    # the sampled run is much faster: a log scale shows both
+    ax_time.set(xlabel="training time (s, evaluation excluded)", ylabel="held-out loss (full softmax)",
+                xscale="log", title="held-out loss against training time")
+    for ax in (ax_step, ax_time):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print("loss curves saved to %s" % path, file=out)
+    return True
+
+
 # ----------------------------------------------------------------------------- command line
 
 _DEFAULTS = dict(
     multiclass=dict(samples=24000, features=32, classes=1000, labels=500, hidden=64, epochs=5, batch_size=512,
-                    lr=6e-3),
+                    lr=6e-3, optimizer="adam", models="softmax,mlp", pos_weight=10.0, tolerance=0.2),
     multilabel=dict(samples=24000, features=32, classes=1000, labels=500, hidden=64, epochs=5, batch_size=256,
-                    lr=1e-2),
+                    lr=1e-2, optimizer="adam", models="softmax,mlp", pos_weight=10.0, tolerance=0.2),
     quick=dict(samples=1200, features=8, classes=20, labels=20, hidden=16, epochs=2, batch_size=100, lr=1e-2),
+    # --sampled: samples are the training samples (_HELD_OUT more are drawn for the evaluation)
+    sampled=dict(samples=76800, features=64, classes=100000, epochs=1, batch_size=512, lr=1.0, optimizer="sgd",
+                 num_sampled=1024, tolerance=10.0),
+    sampled_quick=dict(samples=6400, features=32, classes=2000, batch_size=256, num_sampled=200),
 )
+
+# options of the other demos, which --sampled does not use (besides --multilabel)
+_NOT_SAMPLED = (("--models", "models"), ("--hidden", "hidden"), ("--labels", "labels"), ("--pos-weight", "pos_weight"))
 
 
 def _parser(prog):
@@ -479,34 +706,52 @@ def _parser(prog):
         description="Train a softmax regression and a one-hidden-layer MLP (plain NumPy) on seeded synthetic "
                     "data, once with fastsoftmax's CrossEntropyLoss and once with a NumPy cross-entropy; "
                     "print per-epoch loss and accuracy, check that both runs end with the same accuracy and "
-                    "compare the time spent in the loss.  Exit status 1 if the runs disagree.")
+                    "compare the time spent in the loss.  Exit status 1 if the runs disagree.  With --sampled, "
+                    "train a softmax regression over 100,000 classes with sampled_softmax_loss and with the "
+                    "full softmax side by side, and compare their held-out losses (full softmax) and their "
+                    "time per training step.")
     p.add_argument("--multilabel", action="store_true",
                    help="multi-label classification with BCEWithLogitsLoss against a NumPy binary "
                         "cross-entropy; reports per-label F1")
-    p.add_argument("--plot", metavar="FILE.png", help="save the loss and accuracy curves (needs matplotlib)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: 5; --quick: 2)")
-    p.add_argument("--samples", type=int, help="samples, 80%% for training (default: 24000)")
-    p.add_argument("--features", type=int, help="input features (default: 32)")
-    p.add_argument("--classes", type=int, help="classes (default: 1000)")
+    p.add_argument("--sampled", action="store_true",
+                   help="sampled softmax (sampled_softmax_loss, log-uniform sampler) against the full softmax "
+                        "(cross_entropy) on a softmax regression with Zipf-distributed classes, plain SGD; "
+                        "exit status 1 if the final held-out losses differ by more than --tolerance")
+    p.add_argument("--plot", metavar="FILE.png", help="save the loss and accuracy curves (needs matplotlib; "
+                                                      "--sampled: the held-out losses)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: 5; --quick: 2; --sampled: 1)")
+    p.add_argument("--samples", type=int, help="samples, 80%%%% for training (default: 24000); --sampled: training "
+                                               "samples, and %d more held out (default: 76800)" % _HELD_OUT)
+    p.add_argument("--features", type=int, help="input features (default: 32; --sampled: 64)")
+    p.add_argument("--classes", type=int, help="classes (default: 1000; --sampled: 100000)")
     p.add_argument("--labels", type=int, help="labels for --multilabel (default: 500)")
-    p.add_argument("--pos-weight", type=float, default=10.0,
-                   help="--multilabel: pos_weight of every label, in both losses (default: %(default)s)")
+    p.add_argument("--pos-weight", type=float,
+                   help="--multilabel: pos_weight of every label, in both losses (default: 10)")
     p.add_argument("--hidden", type=int, help="hidden units of the MLP (default: 64)")
     p.add_argument("--batch-size", type=int, help="mini-batch size (default: 512, or 256 with --multilabel)")
     p.add_argument("--lr", type=float, help="learning rate (default, Adam: 6e-3, or 1e-2 with --multilabel; "
-                                            "SGD: 0.1)")
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default: %(default)s")
-    p.add_argument("--models", default="softmax,mlp",
-                   help="comma-separated models to train: softmax, mlp (default: %(default)s)")
+                                            "SGD: 0.1; --sampled: 1.0)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"),
+                   help="default: adam (SGD with momentum 0.9); --sampled: plain SGD only")
+    p.add_argument("--models", help="comma-separated models to train: softmax, mlp (default: softmax,mlp)")
+    p.add_argument("--num-sampled", type=int,
+                   help="--sampled: classes sampled per batch (default: 1024; --quick: 200)")
+    p.add_argument("--eval-every", type=int, metavar="STEPS",
+                   help="--sampled: evaluate both models every STEPS training steps and after the last "
+                        "(default: six evaluations in all)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default: %(default)s")
-    p.add_argument("--seed", type=int, default=0, help="data, weights and batch order (default: %(default)s)")
-    p.add_argument("--tolerance", type=float, default=0.2, metavar="PCT",
+    p.add_argument("--seed", type=int, default=0,
+                   help="data, weights, batch order and sampled classes (default: %(default)s)")
+    p.add_argument("--tolerance", type=float, metavar="PCT",
                    help="float32: largest accepted difference of the final accuracies / F1 scores, in "
                         "percentage points (rounding can flip a borderline sample; float64 runs must be "
-                        "identical) (default: %(default)s)")
+                        "identical) (default: 0.2); --sampled: largest accepted difference of the sampled "
+                        "model's final held-out loss from the full model's, in percent of the latter "
+                        "(default: 10)")
     p.add_argument("--threads", type=int, default=0,
                    help="fastsoftmax threads (default: 0, the library's default)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test (about a second)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes, for a smoke test (about a second; --sampled: 2000 classes)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar (it is drawn on stderr only when stderr is a terminal)")
     return p
@@ -517,22 +762,40 @@ def main(argv=None, prog="python -m fastsoftmax demo", out=None):
     out = sys.stdout if out is None else out
     parser = _parser(prog)
     args = parser.parse_args(argv)
-    defaults = dict(_DEFAULTS["multilabel" if args.multilabel else "multiclass"])
+    if args.sampled:
+        if args.multilabel:
+            parser.error("argument --multilabel: not allowed with argument --sampled")
+        for option, key in _NOT_SAMPLED:
+            if getattr(args, key) is not None:
+                parser.error("argument %s: not allowed with argument --sampled" % option)
+        if args.optimizer == "adam":
+            parser.error("argument --optimizer: --sampled trains with plain SGD, not adam")
+    else:
+        for option, key in (("--num-sampled", "num_sampled"), ("--eval-every", "eval_every")):
+            if getattr(args, key) is not None:
+                parser.error("argument %s: only with --sampled" % option)
+    mode = "sampled" if args.sampled else "multilabel" if args.multilabel else "multiclass"
+    defaults = dict(_DEFAULTS[mode])
     if args.quick:
-        defaults.update(_DEFAULTS["quick"])
-    if args.optimizer == "sgd" and args.lr is None:
+        defaults.update(_DEFAULTS["sampled_quick" if args.sampled else "quick"])
+    if args.optimizer == "sgd" and args.lr is None and not args.sampled:
         defaults["lr"] = 0.1
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    for key in ("epochs", "samples", "features", "classes", "labels", "hidden", "batch_size"):
-        if getattr(args, key) < 1:
+    for key in ("epochs", "samples", "features", "classes", "labels", "hidden", "batch_size", "num_sampled",
+                "eval_every"):
+        if getattr(args, key) is not None and getattr(args, key) < 1:
             parser.error("--%s must be >= 1" % key.replace("_", "-"))
     if args.samples < 10:
         parser.error("--samples must be >= 10")
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not args.models or any(m not in ("softmax", "mlp") for m in args.models):
-        parser.error("--models: a comma-separated list of softmax, mlp")
+    if args.sampled:
+        if args.num_sampled >= args.classes:
+            parser.error("--num-sampled must be smaller than --classes (%d)" % args.classes)
+    else:
+        args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+        if not args.models or any(m not in ("softmax", "mlp") for m in args.models):
+            parser.error("--models: a comma-separated list of softmax, mlp")
     if args.plot:
         args.plot = os.path.abspath(args.plot)
         if not os.path.isdir(os.path.dirname(args.plot)):
@@ -559,22 +822,27 @@ def _thread_setting(fs):
 
 
 def _run(args, out, fs):
-    print("fastsoftmax %s demo: %s; fastsoftmax threads: %d"
-          % (fs.__version__, "multi-label (BCEWithLogitsLoss)" if args.multilabel else
-             "multi-class (CrossEntropyLoss)", fs.get_num_threads()), file=out)
+    mode = ("sampled softmax (sampled_softmax_loss) vs full softmax (cross_entropy)" if args.sampled else
+            "multi-label (BCEWithLogitsLoss)" if args.multilabel else "multi-class (CrossEntropyLoss)")
+    print("fastsoftmax %s demo: %s; fastsoftmax threads: %d" % (fs.__version__, mode, fs.get_num_threads()),
+          file=out)
     t0 = time.perf_counter()
-    if args.multilabel:
-        ok, results = run_multilabel(args, out)
-        metric_label = "macro-F1"
+    if args.sampled:
+        ok, rows, verdict = run_sampled(args, out)
+        if args.plot:
+            plot_sampled(rows, args.plot, args.num_sampled, out)
     else:
-        ok, results = run_multiclass(args, out)
-        metric_label = "accuracy"
-    _summary(results, metric_label, out)
-    if args.plot:
-        plot(results, args.plot, metric_label, out)
-    print("%s (total %.1f s)" % ("fastsoftmax and NumPy runs agree" if ok else
-                                 "MISMATCH: fastsoftmax and NumPy runs disagree", time.perf_counter() - t0),
-          file=out, flush=True)
+        if args.multilabel:
+            ok, results = run_multilabel(args, out)
+            metric_label = "macro-F1"
+        else:
+            ok, results = run_multiclass(args, out)
+            metric_label = "accuracy"
+        _summary(results, metric_label, out)
+        if args.plot:
+            plot(results, args.plot, metric_label, out)
+        verdict = "fastsoftmax and NumPy runs agree" if ok else "MISMATCH: fastsoftmax and NumPy runs disagree"
+    print("%s (total %.1f s)" % (verdict, time.perf_counter() - t0), file=out, flush=True)
     return 0 if ok else 1
 
 

@@ -1,4 +1,5 @@
-"""``python -m fastsoftmax demo``: runs with tiny sizes, both runs agree, output format, options.
+"""``python -m fastsoftmax demo``: runs with tiny sizes, both runs agree, output format, options
+(and ``--sampled``: the sampled-softmax model against the full-softmax one).
 
 The demo's NumPy baselines are also checked against the float64 reference, and a
 deliberately wrong baseline must make the demo report a mismatch (exit status 1).
@@ -33,6 +34,14 @@ TIME_LINE = re.compile(r"^-- (.+): time in the loss \(fwd\+bwd\): fastsoftmax (\
 SUMMARY_ROW = re.compile(r"^(softmax regression|MLP \(\d+ hidden\)) +(\d+\.\d\d)% +(\d+\.\d\d)%  (yes|NO) +"
                          r"\d+\.\d{3} s +\d+\.\d{3} s +\d+\.\dx$")
 
+SAMPLED_ROW = re.compile(r"^ +(\d+) +(\d+\.\d{4}) +(\d+\.\d{4}) +(\d+\.\d{4}) +([+-]\d+\.\d\d)% +(\d+\.\d\d)% +"
+                         r"(\d+\.\d\d)% +(\d+\.\d\d) +(\d+\.\d\d)$")
+SAMPLED_SUMMARY_ROW = re.compile(r"^(sampled softmax|full softmax) +(\d+\.\d{4}) +(\d+\.\d\d)% +(\d+\.\d\d)$")
+SAMPLED_VERDICT = re.compile(r"^held-out loss: the sampled-softmax model's is ([+-]\d+\.\d\d)% from the full-softmax "
+                             r"model's \(tolerance ([\d.]+)%\): (MATCH|MISMATCH)$")
+SAMPLED_SPEED = re.compile(r"^time per training step \(mean of (\d+) steps, evaluation excluded\): the sampled "
+                           r"softmax step is \d+\.\dx (faster|slower) than the full softmax step$")
+
 
 def run_demo(*argv):
     out = io.StringIO()
@@ -66,6 +75,29 @@ def parse(text, epochs, metric):
         assert (v.group(1), v.group(3), v.group(4)) == (s.group(1), s.group(2), s.group(3))
         assert (v.group(5) == "MATCH") == (s.group(4) == "yes")
     return verdicts, summary
+
+
+def parse_sampled(text, steps):
+    """Check the structure of a --sampled output; return its table rows, summary rows and verdict."""
+    lines = text.splitlines()
+    assert "    step   train loss   held-out loss (full softmax)      held-out accuracy    ms per training step" \
+        in lines
+    rows = [m for m in map(SAMPLED_ROW.match, lines) if m]
+    summary = [m for m in map(SAMPLED_SUMMARY_ROW.match, lines) if m]
+    verdicts = [m for m in map(SAMPLED_VERDICT.match, lines) if m]
+    speeds = [m for m in map(SAMPLED_SPEED.match, lines) if m]
+    assert [int(m.group(1)) for m in rows] == steps, text  # one row per evaluation point
+    assert [m.group(1) for m in summary] == ["sampled softmax", "full softmax"], text
+    assert len(verdicts) == 1 and len(speeds) == 1 and int(speeds[0].group(1)) == steps[-1], text
+    for m in rows:
+        sampled, full = float(m.group(3)), float(m.group(4))
+        assert abs(100 * (sampled / full - 1) - float(m.group(5))) <= 0.01 + 1e-9  # the difference column
+        assert float(m.group(8)) > 0 and float(m.group(9)) > 0  # ms per step of both
+    # the summary repeats the last row's held-out losses and accuracies
+    last = rows[-1]
+    assert (summary[0].group(2), summary[1].group(2)) == (last.group(3), last.group(4))
+    assert (summary[0].group(3), summary[1].group(3)) == (last.group(6), last.group(7))
+    return rows, summary, verdicts[0]
 
 
 def test_demo_quick_runs_and_both_losses_agree():
@@ -142,6 +174,15 @@ def test_plot(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_sampled(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "sampled.png"
+    status, text = run_demo("--sampled", "--plot", str(path))
+    assert status == 0
+    assert "loss curves saved to %s" % path in text
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_plot_without_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     path = tmp_path / "curves.png"
@@ -151,12 +192,100 @@ def test_plot_without_matplotlib(tmp_path, monkeypatch):
     assert not path.exists()
 
 
+def test_demo_sampled_quick():
+    status, text = run_demo("--sampled")
+    rows, _, verdict = parse_sampled(text, steps=[5, 10, 15, 20, 25])
+    assert status == 0, text
+    assert text.startswith("fastsoftmax %s demo: sampled softmax (sampled_softmax_loss) vs full softmax "
+                           "(cross_entropy); fastsoftmax threads: " % fastsoftmax.__version__)
+    assert ("data: 6400 train / 4096 held-out samples, 32 features, 2000 classes" in text
+            and "float32, batch 256, plain SGD lr 1, 1 epoch (25 steps)" in text)
+    assert "trained with sampled softmax (200 log-uniform samples per batch) / with full softmax" in text
+    assert verdict.group(3) == "MATCH" and verdict.group(2) == "10"
+    assert abs(float(verdict.group(1))) <= 10
+    # both models learn (an untrained model's loss is log(2000) = 7.6), and their held-out losses fall together
+    for m in rows:
+        assert float(m.group(3)) < 7.0 and float(m.group(4)) < 7.0
+    assert float(rows[-1].group(4)) < float(rows[0].group(4))
+    assert text.rstrip().splitlines()[-1].startswith("sampled and full softmax models agree: held-out losses within "
+                                                     "10% (total ")
+
+
+def test_demo_sampled_options():
+    status, text = run_demo("--sampled", "--dtype", "float64", "--epochs", "2", "--eval-every", "30",
+                            "--num-sampled", "50", "--classes", "300", "--batch-size", "128", "--seed", "3",
+                            "--threads", "1", "--tolerance", "25")
+    parse_sampled(text, steps=[30, 60, 90, 100])  # every 30 steps and after the last
+    assert status == 0, text
+    assert "fastsoftmax threads: 1" in text.splitlines()[0]
+    assert "300 classes" in text and "seed 3" in text
+    assert "float64, batch 128, plain SGD lr 1, 2 epochs (100 steps)" in text
+    assert "(50 log-uniform samples per batch)" in text and "(tolerance 25%)" in text
+
+
+def test_demo_sampled_reports_a_mismatch(monkeypatch):
+    """A broken sampled loss (its gradient zeroed: the model does not learn) must fail the comparison."""
+    loss_fn = demo.sampled_softmax_loss
+
+    def no_learning(*args, **kwargs):
+        loss, g = loss_fn(*args, **kwargs)
+        return loss, g._replace(weights=0 * g.weights, biases=0 * g.biases)
+
+    monkeypatch.setattr(demo, "sampled_softmax_loss", no_learning)
+    status, text = run_demo("--sampled")
+    _, _, verdict = parse_sampled(text, steps=[5, 10, 15, 20, 25])
+    assert status == 1
+    assert verdict.group(3) == "MISMATCH" and float(verdict.group(1)) > 10
+    assert re.search(r"^MISMATCH: the sampled-softmax model's held-out loss is \+\d+\.\d\d% from the full-softmax "
+                     r"model's, beyond the tolerance of 10% \(total \d+\.\d s\)$", text, re.M), text
+
+
+def test_demo_sampled_steps(rng):
+    """The two training steps: the full one is SGD on the reference gradient; the sampled one
+    changes only the rows of the classes its gradient names."""
+    C, D, N, lr = 30, 4, 8, 0.5
+    W, b = rng.standard_normal((C, D)), rng.standard_normal(C)
+    X, y = rng.standard_normal((N, D)), rng.integers(0, C, size=N)
+    _, g = ref.cross_entropy(X @ W.T + b, y, return_grad=True)
+    W_full, b_full = W.copy(), b.copy()
+    loss = demo._full_softmax_step(W_full, b_full, X, y, lr, np.empty((N + 3, C)), np.empty((C, D)))
+    np.testing.assert_allclose(loss, ref.cross_entropy(X @ W.T + b, y), rtol=1e-13)
+    np.testing.assert_allclose(W_full, W - lr * (g.T @ X), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(b_full, b - lr * g.sum(axis=0), rtol=1e-12, atol=1e-15)
+
+    W_s, b_s = W.copy(), b.copy()
+    demo._sampled_softmax_step(W_s, b_s, X, y, lr, 5, np.random.default_rng(1))
+    _, gs = fastsoftmax.sampled_softmax_loss(W, b, y, X, 5, C, rng=np.random.default_rng(1), return_grad=True)
+    untouched = np.setdiff1d(np.arange(C), gs.ids)
+    assert untouched.size and np.array_equal(W_s[untouched], W[untouched]) and np.array_equal(b_s[untouched],
+                                                                                              b[untouched])
+    np.testing.assert_allclose(W_s[gs.ids], W[gs.ids] - lr * gs.weights, rtol=1e-15)
+    np.testing.assert_allclose(b_s[gs.ids], b[gs.ids] - lr * gs.biases, rtol=1e-15)
+
+
+def test_speed_up_is_never_a_ratio_rounded_to_zero():
+    assert demo._speed_up(0.170, 0.0025) == "68.0x faster"
+    assert demo._speed_up(0.001, 0.3) == "300.0x slower"
+    assert demo._speed_up(1.0, 1.0) == "1.0x faster"
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--epochs", "0"], "--epochs must be >= 1"),
     (["--models", "resnet"], "--models"),
     (["--plot", "/nonexistent-dir/x.png"], "does not exist"),
     (["--dtype", "float16"], "invalid choice"),
     (["--threads", "-1"], "--threads must be >= 0"),
+    (["--sampled", "--multilabel"], "argument --multilabel: not allowed with argument --sampled"),
+    (["--sampled", "--models", "softmax"], "argument --models: not allowed with argument --sampled"),
+    (["--sampled", "--hidden", "8"], "argument --hidden: not allowed with argument --sampled"),
+    (["--sampled", "--labels", "8"], "argument --labels: not allowed with argument --sampled"),
+    (["--sampled", "--pos-weight", "0"], "argument --pos-weight: not allowed with argument --sampled"),
+    (["--sampled", "--optimizer", "adam"], "argument --optimizer: --sampled trains with plain SGD, not adam"),
+    (["--sampled", "--quick", "--num-sampled", "2000"], "--num-sampled must be smaller than --classes (2000)"),
+    (["--sampled", "--num-sampled", "0"], "--num-sampled must be >= 1"),
+    (["--sampled", "--eval-every", "0"], "--eval-every must be >= 1"),
+    (["--num-sampled", "64"], "argument --num-sampled: only with --sampled"),
+    (["--multilabel", "--eval-every", "5"], "argument --eval-every: only with --sampled"),
 ])
 def test_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -175,7 +304,7 @@ def test_module_entry_point_help_and_run():
     r = _run_module("demo", "--help")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("usage: python -m fastsoftmax demo")
-    for option in ("--multilabel", "--plot FILE.png", "--epochs", "--quick"):
+    for option in ("--multilabel", "--sampled", "--num-sampled", "--plot FILE.png", "--epochs", "--quick"):
         assert option in r.stdout
     r = _run_module("demo", "--quick", "--models", "softmax")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -275,3 +404,14 @@ def test_datasets_are_deterministic():
     assert set(np.unique(Y)) <= {0.0, 1.0} and 1.0 < Y.sum(axis=1).mean() < 6.0
     Xtr, ytr, Xte, yte = _datasets.train_test_split(*a)
     assert len(Xtr) == 80 and len(Xte) == 20 and np.array_equal(np.concatenate([ytr, yte]), a[1])
+
+
+def test_zipf_data():
+    X, y = _datasets.make_zipf_linear(20000, 6, 500, seed=1)
+    X2, y2 = _datasets.make_zipf_linear(20000, 6, 500, seed=1)
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    assert X.shape == (20000, 6) and X.dtype == np.float32 and y.dtype == np.int64
+    counts = np.bincount(y, minlength=500)
+    assert counts.size == 500 and counts.argmax() == 0  # class 0 the most frequent, as log-uniform assumes
+    # Zipf(1): class c has 1 / (c + 1) of class 0's frequency (up to sampling noise)
+    np.testing.assert_allclose(counts[[1, 3, 9]] / counts[0], [1 / 2, 1 / 4, 1 / 10], rtol=0.15)
