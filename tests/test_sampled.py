@@ -9,6 +9,8 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference, sampling
 
+from conftest import kernel_threads
+
 TOL = reference.TOLERANCES
 
 
@@ -41,7 +43,7 @@ CASES = [(fn, nt, hits, lq, bias, red)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name,num_true,hits,log_q,bias,reduction", CASES)
-def test_against_the_reference(dtype, name, num_true, hits, log_q, bias, reduction):
+def test_against_the_reference(isa, dtype, name, num_true, hits, log_q, bias, reduction):
     _check_against_the_reference(dtype, name, num_true, hits, log_q, bias, reduction, True)
 
 
@@ -49,9 +51,9 @@ def test_against_the_reference(dtype, name, num_true, hits, log_q, bias, reducti
 @pytest.mark.parametrize("name", ["sampled_softmax_loss", "nce_loss"])
 @pytest.mark.parametrize("num_true,hits,log_q,bias", [(1, True, True, True), (3, True, True, True),
                                                       (3, False, True, False), (1, False, False, True)])
-def test_repeated_candidates_and_labels(dtype, name, num_true, hits, log_q, bias):
+def test_repeated_candidates_and_labels(isa, dtype, name, num_true, hits, log_q, bias):
     """unique=False: a class drawn more than once (its gradient rows summed into one row of ids),
-    and a row with the same true class more than once."""
+    and a row with the same true class more than once; on every instruction-set path."""
     _check_against_the_reference(dtype, name, num_true, hits, log_q, bias, "sum", False)
 
 
@@ -179,3 +181,22 @@ def test_loss_objects(cls, fn):
     a = cls(11, c, rng=5)(w, b, labels[:, 0], x)
     assert a == cls(11, c, rng=5)(w, b, labels[:, 0], x)
     assert "num_true" not in repr(cls(11, c))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["sampled_softmax_loss", "nce_loss"])
+def test_every_instruction_set_and_thread_count(isa, dtype, name):
+    """The sampled losses' own kernels (gather, true logits, hits, gradient rows) on every
+    instruction-set path (the isa fixture) and on 1, 2 and 3 threads with the threading
+    threshold at one element (every kernel split): bitwise the same on every thread count
+    (NumPy's products see the same inputs each time)."""
+    w, b, labels, x, sv = _problem(dtype, 11, n=67, c=301, d=37, num_true=2, num_sampled=45, unique=False)
+    results = []
+    for threads in (1, 2, 3):
+        with kernel_threads(threads, (1, 0)):
+            results.append(getattr(fs, name)(w, b, labels, x, 45, 301, num_true=2, sampled_values=sv,
+                                             remove_accidental_hits=True, return_grad=True))
+    for loss, g in results[1:]:
+        assert np.asarray(loss).tobytes() == np.asarray(results[0][0]).tobytes()
+        for got, first in zip(g, results[0][1]):
+            assert got.tobytes() == first.tobytes()
