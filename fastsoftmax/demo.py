@@ -644,14 +644,7 @@ def plot(results, path, metric_label, out):
                            label="%s, %s" % (r["model"], name), **style)
     ax_loss.set(xlabel="epoch", ylabel="train loss", title="training loss")
     ax_metric.set(xlabel="epoch", ylabel="test %s (%%)" % metric_label, title="test " + metric_label)
-    for ax in (ax_loss, ax_metric):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print("loss curves saved to %s" % path, file=out)
-    return True
+    return _save(plt, fig, (ax_loss, ax_metric), path, out)
 
 
 def plot_sampled(rows, path, num_sampled, out):
@@ -672,7 +665,12 @@ def plot_sampled(rows, path, num_sampled, out):
     # the sampled run is much faster: a log scale shows both
     ax_time.set(xlabel="training time (s, evaluation excluded)", ylabel="held-out loss (full softmax)",
                 xscale="log", title="held-out loss against training time")
-    for ax in (ax_step, ax_time):
+    return _save(plt, fig, (ax_step, ax_time), path, out)
+
+
+def _save(plt, fig, axes, path, out):
+    """Grid and legend on each of ``axes``, then the figure to ``path``; True."""
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
