@@ -13,7 +13,10 @@ overrides that, and so does threadpoolctl (``threadpool_limits(n)`` or
 on one.  Results never depend on the count.
 """
 
+import operator
 import os
+
+import numpy as np
 
 from . import _kernels
 
@@ -47,11 +50,20 @@ def set_isa(name):
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in the kernels; ``None`` or 0 restores the default."""
-    n = 0 if n is None else int(n)
+    """Use ``n`` threads in the kernels (an integer; at most 256 are used); ``None`` or 0
+    restores the default."""
+    if n is None:
+        n = 0
+    elif isinstance(n, (bool, np.bool_)):
+        raise TypeError(f"number of threads must be an integer, got {n!r}")
+    else:
+        try:
+            n = operator.index(n)
+        except TypeError:
+            raise TypeError(f"number of threads must be an integer, got {n!r}") from None
     if n < 0:
         raise ValueError(f"number of threads must be positive, got {n}")
-    _kernels.set_num_threads(n)
+    _kernels.set_num_threads(min(n, 256))  # the pool's ceiling (src/pool.c, MAX_HELPERS + 1)
 
 
 def get_num_threads():

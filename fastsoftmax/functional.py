@@ -73,11 +73,14 @@ def _check_out(out, shape, dtype, name="out", contiguous=False):
 
 def _real(value, name):
     """value as a float, or TypeError unless it is a real number (not bool, not a string)."""
-    if type(value) is float or type(value) is int:  # the common case, before the slower ABC checks
-        return float(value)
+    if type(value) is float:  # the common case, before the slower ABC checks
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range: out of every option's range
+        raise ValueError(f"{name} is out of range: an integer beyond the float range") from None
 
 
 def _nonnegative(value, name):
@@ -133,6 +136,11 @@ def _inputs_for(out, inputs):
     view (an exact alias is fine: the kernels read each element before they
     write it)."""
     return [a.copy() if np.may_share_memory(out, a) and not _same_view(out, a) else a for a in inputs]
+
+
+def _apart(out, a):
+    """``a``, or a copy of it when it may share memory with ``out`` (None stays None)."""
+    return a.copy() if a is not None and np.may_share_memory(out, a) else a
 
 
 def _map_rows(kernel, inputs, out, axis):
@@ -217,6 +225,20 @@ def logsumexp(x, axis=-1):
 
 
 # ---------------------------------------------------------------- cross-entropy
+
+def _ignore_index(value):
+    """value as an int64-representable Python int, or TypeError / ValueError (PyTorch cannot
+    represent a larger one either)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"ignore_index must be an integer, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"ignore_index must be an integer, got {value!r}") from None
+    if not -2**63 <= value < 2**63:
+        raise ValueError(f"ignore_index must fit in int64, got {value}")
+    return value
+
 
 def _check_targets(target, batch_shape, n_classes, ignore_index, weight):
     """Class-index targets as a contiguous int64 vector in row order, the
@@ -318,10 +340,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     z_loss = _nonnegative(z_loss, "z_loss")
-    try:
-        ignore_index = operator.index(ignore_index)
-    except TypeError:
-        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
+    ignore_index = _ignore_index(ignore_index)
     if weight is not None:
         w = np.asarray(weight)
         if w.dtype.kind not in "fiu":
@@ -365,8 +384,8 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         if out is not None:
             grad = out
             (logits,) = _inputs_for(out, [logits])
-            if prob is not None and np.may_share_memory(out, prob):
-                prob = prob.copy()
+            # every other array argument is read while out is written, in another order: apart
+            prob, weight, t = (_apart(out, a) for a in (prob, weight, t))
         else:
             grad = np.empty(logits.shape, dtype)
     loss_rows = np.empty(n_rows, np.float64)  # the kernel writes every row
@@ -495,6 +514,11 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     if target.shape != shape:
         raise ValueError(f"target must have the logits' shape {shape}, got {target.shape}")
     target = target.astype(cdtype, copy=not target.flags.aligned)
+    if return_grad and isinstance(out, np.ndarray):
+        # the weights are read while out is written, in another order (pos_weight for every row,
+        # a broadcast weight many times): apart from it, in their own layout
+        weight = None if weight is None else _apart(out, np.asarray(weight))
+        pos_weight = None if pos_weight is None else _apart(out, np.asarray(pos_weight))
     if weight is not None:
         weight = _broadcast_param(weight, shape, cdtype, "weight")
         if not weight.flags.aligned:
@@ -511,8 +535,6 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
         grad = out if out is not None else np.empty(shape, dtype)
         if out is not None:
             logits, target = _inputs_for(out, [logits, target])
-            if weight is not None and np.may_share_memory(out, weight):
-                weight = np.broadcast_to(weight.copy(), shape)
     loss_el = np.empty(shape, cdtype) if reduction == "none" else None
     numel = logits.size
     grad_scale = 1.0 / numel if reduction == "mean" and numel else 1.0

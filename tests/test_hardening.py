@@ -1,0 +1,187 @@
+"""Regressions of the hardening issue's reproducers: array arguments that share memory with
+``out=``, integers too large for the options, results independent of the thread count for long
+rows, a refused thread creation, and the z-loss gradient of a huge log-sum-exp."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fastsoftmax as fs
+from conftest import kernel_threads
+
+
+# ---------------------------------------------------------------- arguments that alias out=
+
+def test_class_weight_inside_out():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 8))
+    t = rng.integers(0, 8, 64)
+    buf = np.abs(rng.standard_normal((64, 8))) + 0.5
+    expected = fs.cross_entropy(x, t, weight=buf[32].copy(), return_grad=True)
+    got = fs.cross_entropy(x, t, weight=buf[32], return_grad=True, out=buf)
+    assert got[0] == expected[0]
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_probability_target_and_weight_inside_out():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 9))
+    buf = rng.random((40, 9))
+    target = buf.copy()
+    target /= target.sum(axis=1, keepdims=True)
+    buf[:] = target
+    w = np.abs(rng.standard_normal(9)) + 0.5
+    buf[7] = w
+    expected = fs.cross_entropy(x, buf.copy(), weight=buf[7].copy(), return_grad=True)
+    got = fs.cross_entropy(x, buf, weight=buf[7], return_grad=True, out=buf)
+    assert got[0] == expected[0]
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_index_targets_inside_out():
+    """int64 targets viewed from out's own bytes (as odd as it gets)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((16, 4))
+    buf = np.zeros((16, 4))
+    t = buf.view(np.int64)[:, 0]
+    t[:] = rng.integers(0, 4, 16)
+    expected = fs.cross_entropy(x, t.copy(), return_grad=True)
+    got = fs.cross_entropy(x, t, return_grad=True, out=buf)
+    assert got[0] == expected[0]
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bce_pos_weight_and_weight_inside_out(seed):
+    """300 x 3000 float64: the threads write out while others still read pos_weight."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((300, 3000))
+    t = (rng.random((300, 3000)) < 0.3).astype(float)
+    buf = np.abs(rng.standard_normal((300, 3000))) + 0.5
+    expected = fs.binary_cross_entropy_with_logits(x, t, pos_weight=buf[150].copy(), weight=buf[3:4].copy(),
+                                                   return_grad=True)
+    got = fs.binary_cross_entropy_with_logits(x, t, pos_weight=buf[150], weight=buf[3:4], return_grad=True,
+                                              out=buf)
+    assert got[0] == expected[0]
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_backward_grad_output_inside_out():
+    rng = np.random.default_rng(3)
+    p = fs.softmax(rng.standard_normal((50, 30)))
+    buf = rng.standard_normal((50, 30))
+    g = buf.copy()
+    expected = fs.softmax_backward(p, g)
+    np.testing.assert_array_equal(fs.softmax_backward(p, buf, out=buf), expected)  # the same view: in place
+    buf2 = np.zeros((51, 30))
+    buf2[1:] = g
+    # grad_output shifted by one row against out: overlapping, not the same view
+    np.testing.assert_array_equal(fs.softmax_backward(p, buf2[1:], out=buf2[:-1]), expected)
+
+
+# ---------------------------------------------------------------- integers too large
+
+@pytest.mark.parametrize("kwargs,exc", [
+    (dict(ignore_index=2**70), ValueError),
+    (dict(ignore_index=-2**63 - 1), ValueError),
+    (dict(ignore_index=np.uint64(2**64 - 1)), ValueError),
+    (dict(ignore_index=True), TypeError),
+    (dict(label_smoothing=10**400), ValueError),
+    (dict(z_loss=10**400), ValueError),
+])
+def test_options_out_of_range(kwargs, exc):
+    x = np.zeros((4, 5))
+    t = np.array([0, 1, 2, 3])
+    with pytest.raises(exc):
+        fs.cross_entropy(x, t, **kwargs)
+    with pytest.raises(exc):
+        fs.CrossEntropyLoss(**kwargs)
+
+
+def test_ignore_index_at_the_int64_ends():
+    x = np.zeros((3, 5))
+    for ii in (2**63 - 1, -2**63):
+        assert fs.cross_entropy(x, np.array([0, 1, ii]), ignore_index=ii) == pytest.approx(np.log(5))
+
+
+def test_set_num_threads_types():
+    try:
+        with pytest.raises(TypeError):
+            fs.set_num_threads(1.5)
+        with pytest.raises(TypeError):
+            fs.set_num_threads("2")
+        with pytest.raises(ValueError):
+            fs.set_num_threads(-1)
+        fs.set_num_threads(2**40)  # more than the pool has: its ceiling
+        assert 1 <= fs.get_num_threads() <= 256
+        fs.set_num_threads(np.int64(2))
+        assert fs.get_num_threads() in (1, 2)
+    finally:
+        fs.set_num_threads(0)
+
+
+# ---------------------------------------------------------------- thread counts
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_rows_bitwise_on_every_thread_count(seed, dtype):
+    """Two rows of 300,001: fewer rows than threads, so a row is split over the threads."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((2, 300_001)) * 3).astype(dtype)
+    t = rng.integers(0, 300_001, 2)
+    results = []
+    for n in (1, 2, 3):
+        with kernel_threads(n):
+            results.append((fs.softmax(x), fs.log_softmax(x), fs.logsumexp(x),
+                            *fs.cross_entropy(x, t, return_grad=True, label_smoothing=0.1)))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
+# ---------------------------------------------------------------- refused thread creation
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and the pool's pthreads: Linux")
+def test_refused_thread_creation_falls_back_to_the_caller():
+    """Under an address-space limit that leaves no room for a helper's stack, a call on 8
+    threads runs on the caller alone, with the same result, instead of ending the process."""
+    code = textwrap.dedent("""
+        import resource
+        import numpy as np
+        import fastsoftmax as fs
+        x = np.random.default_rng(0).standard_normal((1, 3_000_000)).astype(np.float32)
+        out = np.empty_like(x)
+        expected = fs.softmax(x)  # one thread is enough for the warm-up of NumPy and the kernels
+        with open("/proc/self/statm") as f:
+            vm = int(f.read().split()[0]) * resource.getpagesize()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (vm + (4 << 20), hard))  # less than a helper's stack
+        fs.set_num_threads(8)
+        fs.softmax(x, out=out)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        assert out.tobytes() == expected.tobytes()
+        print("ok")
+    """)
+    env = {"FASTSOFTMAX_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=dict(env, PYTHONPATH=":".join(p for p in sys.path if p)))
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- z-loss of a huge log-sum-exp
+
+@pytest.mark.parametrize("classes", [3, 17, 100, 70_000])
+def test_z_loss_gradient_without_zero_times_infinity(classes):
+    """lse = 1e30 and z = 1e10: the gradient's multiplier 2 z lse = 2e40 is beyond float32;
+    the classes of probability 0 get 0 (not 0 * inf = NaN), the one of probability 1 gets inf
+    (2e40 rounded to float32)."""
+    x = np.full((1, classes), 2.0, np.float32)
+    x[0, 0] = 30.0
+    x[0, 1] = 1e30
+    loss, g = fs.cross_entropy(x, np.array([1]), z_loss=1e10, return_grad=True)
+    assert loss == np.inf
+    assert g[0, 1] == np.inf
+    np.testing.assert_array_equal(np.delete(g[0], 1), 0.0)
