@@ -2,6 +2,18 @@
  * driver_tile.h and driver_dense.h), LANES rows at a time, with the loss and gradient of
  * cross_entropy.h. */
 
+/* Lane k of a gathered tile whose multiplier a / s is beyond T's range (the z-loss of a huge
+ * log-sum-exp, with float32): its exponentials scaled in double, so that a 0 stays 0 instead
+ * of 0 * inf, and its multiplier made s (a / s = 1 for the vector pass). */
+FS_INLINE void H(huge_lane)(V *ve, int64_t c, int k, double a_s, T sk, T *va)
+{
+    if (__builtin_expect(isfinite((T)a_s) || !isfinite(a_s), 1))
+        return;
+    for (int64_t j = 0; j < c; j++)
+        ve[j][k] = (T)((double)ve[j][k] * a_s);
+    *va = sk;
+}
+
 /*
  * Gathered tiles with index targets: the per-row work is a few scalars (no row plan), the
  * gradient e_j a / s - (eps/C) s w_j for all lanes, then the one-hot term per row.
@@ -42,6 +54,8 @@ FS_INLINE int H(ce_tile_index)(const H(job) *J, H(tile) *t, V *ve, int64_t c, V 
         J->loss_rows[t->n0 + k] = H(ce_index_row)(alpha, beta, J->wsum, smoothing, a->z_loss, scale, mk,
                                                   (double)logs[k], (double)t->xp[k][yk[k]], wy[k], dot, &ak);
         va[k] = (T)ak;
+        if (J->y)
+            H(huge_lane)(ve, c, k, ak / (double)s[k], s[k], &va[k]);
     }
     if (!J->y)
         return TILE_DONE;
@@ -83,6 +97,8 @@ FS_INLINE int H(ce_tile_prob)(const H(job) *J, H(tile) *t, V *ve, int64_t c, V m
                      rs[k].op.beta, &st.dot, &st.tot);
         H(plan_cross_entropy)(&rs[k].op, &st, rs[k].ctx);
         va[k] = (T)rs[k].op.a;
+        if (J->y)
+            H(huge_lane)(ve, c, k, rs[k].op.a / (double)s[k], s[k], &va[k]);
         vag[k] = rs[k].op.alpha_g;
         vbg[k] = rs[k].op.beta_g;
         H(ce_row_end)(J, t->n0 + k, t->xp[k], &rs[k]);

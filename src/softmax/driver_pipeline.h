@@ -30,7 +30,7 @@ static void H(pending_blocks)(const H(pending) *p, const T *e, int64_t c, int64_
                 p->g[b0 + j] = (T)NAN;
             continue;
         }
-        T ab = (T)(op->a / p->st.s * exp((double)p->st.bm[b] - (double)p->st.m));
+        const double ab = op->a / p->st.s * exp((double)p->st.bm[b] - (double)p->st.m);
         H(output_range)(e + b0, p->g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, p->st.m,
                         ab, op->alpha_g, op->beta_g, 1, op->has_c, op->nt,
                         op->hole - b0, op->hdelta);

@@ -127,9 +127,30 @@ FS_INLINE void H(output_body)(const T *src, T *g, const T *u, const T *w, int64_
     else                                                                                               \
         H(output_body)(src, g, u, w, n, m, a, alpha, beta, stored, 0, 0, 1, nt, hole, hdelta);
 
-static void H(output_range)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, T a, T alpha, T beta,
-                            int stored, int has_c, int nt, int64_t hole, double hdelta)
+/* A row whose multiplier a is beyond T's range (the z-loss of a huge log-sum-exp, with
+ * float32): in double, one element at a time, so that an exponential of 0 gives 0 - c_j
+ * rather than 0 * inf. */
+static __attribute__((noinline)) void H(output_huge)(const T *src, T *g, const T *u, const T *w, int64_t n, T m,
+                                                      double a, T alpha, T beta, int stored, int has_c,
+                                                      int64_t hole, double hdelta)
 {
+    for (int64_t j = 0; j < n; j++) {
+        const double e = stored ? (double)src[j] : exp((double)src[j] - (double)m);
+        const double c = has_c ? (u ? (double)alpha * u[j] + beta : (double)beta) * (w ? (double)w[j] : 1.0) : 0.0;
+        g[j] = (T)(e * a - c + (j == hole ? hdelta : 0.0));
+    }
+}
+
+/* The output pass over n elements; a is the multiplier of the exponentials (in double: see
+ * output_huge). */
+static void H(output_range)(const T *src, T *g, const T *u, const T *w, int64_t n, T m, double a_d, T alpha,
+                            T beta, int stored, int has_c, int nt, int64_t hole, double hdelta)
+{
+    const T a = (T)a_d;
+    if (__builtin_expect(!isfinite(a) && isfinite(a_d), 0)) {
+        H(output_huge)(src, g, u, w, n, m, a_d, alpha, beta, stored, has_c, hole, hdelta);
+        return;
+    }
     if (stored && nt) {
         OUTPUT_VARIANTS(1, 1)
     } else if (stored) {

@@ -38,7 +38,7 @@ static void H(output_plain)(const H(rowop) *op, const H(rowstat) *st, const T *x
         return;
     }
     H(output_range)(x + lo, g + lo, op->u ? op->u + lo : NULL, op->w ? op->w + lo : NULL, n, st->m,
-                    (T)(op->a / st->s), op->alpha_g, op->beta_g, 0, op->has_c, op->nt, op->hole - lo, op->hdelta);
+                    op->a / st->s, op->alpha_g, op->beta_g, 0, op->has_c, op->nt, op->hole - lo, op->hdelta);
 }
 
 /* One row on the calling thread. */
@@ -57,7 +57,7 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
     /* exponentials stored per block relative to that block's running max: rescale */
     for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
         int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
-        T ab = (T)(op->a / st.s * exp((double)st.bm[b0 / BLOCK] - (double)st.m));
+        const double ab = op->a / st.s * exp((double)st.bm[b0 / BLOCK] - (double)st.m);
         H(output_range)(e + b0, g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st.m, ab,
                         op->alpha_g, op->beta_g, 1, op->has_c, op->nt, op->hole - b0, op->hdelta);
     }
