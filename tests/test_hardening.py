@@ -190,3 +190,34 @@ def test_z_loss_gradient_without_zero_times_infinity(classes, probability_target
     assert loss == np.inf
     assert g[0, 1] == np.inf
     np.testing.assert_array_equal(np.delete(g[0], 1), 0.0)
+
+
+# ---------------------------------------------------------------- interrupts
+
+def test_ctrl_c_during_a_long_call_finds_the_result_whole():
+    """SIGINT while the kernel runs (GIL released): KeyboardInterrupt comes after the call,
+    whose out= is then whole."""
+    code = textwrap.dedent("""
+        import os, signal, threading, time
+        import numpy as np
+        import fastsoftmax as fs
+        fs.set_num_threads(1)
+        x = np.random.default_rng(0).standard_normal((1, 30_000_000)).astype(np.float32)
+        expected = fs.softmax(x)
+        out = np.zeros_like(x)
+        start = time.perf_counter()
+        fs.softmax(x, out=out)
+        took = time.perf_counter() - start
+        out[:] = 0
+        threading.Timer(took / 4, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            fs.softmax(x, out=out)
+            time.sleep(took)  # the interrupt arrives at the latest here
+        except KeyboardInterrupt:
+            pass
+        assert np.array_equal(out, expected)
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(p for p in sys.path if p)})
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
