@@ -356,7 +356,7 @@ def cross_entropy(
             w_y = w[y] if C > 0 else np.zeros(batch_shape)
             lp_y = np.take_along_axis(lp, y[..., None], axis=-1)[..., 0] if C > 0 else np.zeros(batch_shape)
             loss_rows = (1.0 - eps) * w_y * (-lp_y)
-            if eps > 0.0:
+            if eps > 0.0 and C > 0:  # C = 0: no classes, nothing to smooth
                 loss_rows = loss_rows + (eps / C) * np.sum(w * (-lp), axis=-1)
             w_row = w_y  # the z-loss term is weighted by the class weight of the row's target
         if z > 0.0:
@@ -395,7 +395,7 @@ def cross_entropy(
             if C > 0:
                 np.put_along_axis(onehot, y[..., None], 1.0, axis=-1)
             g = (1.0 - eps) * w_y[..., None] * (p - onehot)
-            if eps > 0.0:
+            if eps > 0.0 and C > 0:
                 g = g + (eps / C) * (np.sum(w) * p - w)
         if z > 0.0:
             g = g + w_row[..., None] * (2.0 * z) * lse[..., None] * p

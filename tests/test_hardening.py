@@ -221,3 +221,20 @@ def test_ctrl_c_during_a_long_call_finds_the_result_whole():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(p for p in sys.path if p)})
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- the reference's error rules
+
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_reference_smoothing_without_classes(return_grad):
+    """No classes, every row ignored, label smoothing: the kernel's NaN mean, not a
+    ZeroDivisionError in the reference."""
+    from fastsoftmax import reference
+
+    x, t = np.zeros((2, 0)), np.array([-100, -100])
+    got = fs.cross_entropy(x, t, label_smoothing=0.1, return_grad=return_grad)
+    ref = reference.cross_entropy(x, t, label_smoothing=0.1, return_grad=return_grad)
+    if return_grad:
+        (got, g), (ref, rg) = got, ref
+        assert g.shape == rg.shape == (2, 0)
+    assert np.isnan(got) and np.isnan(ref)
