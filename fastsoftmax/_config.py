@@ -49,18 +49,21 @@ def set_isa(name):
     _kernels.select_isa(i)
 
 
+def integer(value, name):
+    """An integer argument (a Python or NumPy integer, not a bool) as a Python int, or TypeError;
+    the one check of the package's integer arguments."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+
+
 def set_num_threads(n):
     """Use ``n`` threads in the kernels (an integer; at most 256 are used); ``None`` or 0
     restores the default."""
-    if n is None:
-        n = 0
-    elif isinstance(n, (bool, np.bool_)):
-        raise TypeError(f"number of threads must be an integer, got {n!r}")
-    else:
-        try:
-            n = operator.index(n)
-        except TypeError:
-            raise TypeError(f"number of threads must be an integer, got {n!r}") from None
+    n = 0 if n is None else integer(n, "number of threads")
     if n < 0:
         raise ValueError(f"number of threads must be positive, got {n}")
     _kernels.set_num_threads(min(n, 256))  # the pool's ceiling (src/pool.c, MAX_HELPERS + 1)

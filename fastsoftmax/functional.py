@@ -13,7 +13,7 @@ import operator
 
 import numpy as np
 
-from . import _kernels
+from . import _config, _kernels
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
            "softmax_backward", "log_softmax_backward"]
@@ -229,12 +229,7 @@ def logsumexp(x, axis=-1):
 def _ignore_index(value):
     """value as an int64-representable Python int, or TypeError / ValueError (PyTorch cannot
     represent a larger one either)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"ignore_index must be an integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"ignore_index must be an integer, got {value!r}") from None
+    value = _config.integer(value, "ignore_index")
     if not -2**63 <= value < 2**63:
         raise ValueError(f"ignore_index must fit in int64, got {value}")
     return value

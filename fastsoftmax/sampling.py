@@ -22,11 +22,10 @@ float64.
 so that a seeded call gives the same candidates every time, on any thread count.
 """
 
-import operator
 
 import numpy as np
 
-from . import _kernels
+from . import _config, _kernels
 
 __all__ = ["log_uniform_candidate_sampler", "uniform_candidate_sampler", "fixed_unigram_candidate_sampler",
            "UnigramSampler"]
@@ -36,12 +35,7 @@ _UNIFORM, _LOG_UNIFORM, _UNIGRAM = 0, 1, 2
 
 def _count(value, name, least):
     """An integer argument (Python or NumPy integer, not bool) of at least ``least``."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, not {type(value).__name__}") from None
+    value = _config.integer(value, name)
     if value < least:
         raise ValueError(f"{name} must be at least {least}, got {value}")
     if value >= 2**62:
