@@ -481,27 +481,31 @@ cdef const void *_optional(a, int64_t n, int typenum, str what) except? NULL:
 
 cdef int64_t _row_stride(cnp.ndarray a, int64_t rows, int64_t cols, int typenum, str what) except -1:
     """The row stride, in elements, of an aligned (rows, >= cols) array of typenum with unit column
-    stride, of which the first cols columns are used."""
-    if (cnp.PyArray_NDIM(a) != 2 or a.shape[0] != rows or a.shape[1] < cols or cnp.PyArray_TYPE(a) != typenum
-            or not cnp.PyArray_ISALIGNED(a) or (cols > 1 and a.strides[1] != a.itemsize)
-            or a.strides[0] % a.itemsize or a.strides[0] // a.itemsize < a.shape[1]):
+    stride, of which the first cols columns are used.  The stride of an axis of length 0 or 1 is
+    never used, whatever it is (NumPy gives empty arrays zero strides)."""
+    if cnp.PyArray_NDIM(a) != 2 or a.shape[0] != rows or a.shape[1] < cols or cnp.PyArray_TYPE(a) != typenum:
+        raise ValueError(f"{what} must be a ({rows}, >= {cols}) array of type {typenum}")
+    if rows == 0 or cols == 0:
+        return a.shape[1]  # nothing is read or written
+    if (not cnp.PyArray_ISALIGNED(a) or (cols > 1 and a.strides[1] != a.itemsize)
+            or (rows > 1 and (a.strides[0] % a.itemsize or a.strides[0] // a.itemsize < a.shape[1]))):
         raise ValueError(f"{what} must be an aligned ({rows}, >= {cols}) array of type {typenum} with unit "
                          "column stride and nonnegative rows that do not overlap")
-    return a.strides[0] // a.itemsize
+    return a.strides[0] // a.itemsize if rows > 1 else a.shape[1]
 
 
 def gather_rows(cnp.ndarray src, cnp.ndarray idx, cnp.ndarray out):
     """The first D columns of out[r] = src[idx[r]]: src (C, D) with unit column stride, idx int64 (m,)
     in [0, C), out (m, >= D) with unit column stride."""
     cdef int kind = _float_kind(src, False)
+    if cnp.PyArray_NDIM(src) != 2:
+        raise ValueError("src must be 2-D")
     cdef int64_t m = cnp.PyArray_SIZE(idx), dim = src.shape[1]
-    if cnp.PyArray_NDIM(src) != 2 or src.strides[1] != src.itemsize or src.strides[0] % src.itemsize:
-        raise ValueError("src must be 2-D with unit column stride")
+    cdef int64_t ld = _row_stride(src, src.shape[0], dim, cnp.PyArray_TYPE(src), "src")
     _check_row_vector(idx, m, cnp.NPY_INT64, "idx")
     cdef int64_t ldo = _row_stride(out, m, dim, cnp.PyArray_TYPE(src), "out")
     if not cnp.PyArray_ISWRITEABLE(out):
         raise ValueError("output buffer is read-only")
-    cdef int64_t ld = src.strides[0] // src.itemsize
     cdef const void *sp = cnp.PyArray_DATA(src)
     cdef const int64_t *ip = <const int64_t *>cnp.PyArray_DATA(idx)
     cdef void *op = cnp.PyArray_DATA(out)

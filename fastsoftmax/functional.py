@@ -235,6 +235,11 @@ def _ignore_index(value):
     return value
 
 
+def _row(k, batch_shape):
+    """The position of flat row ``k`` in the batch: an int for one batch axis, else a tuple."""
+    return k if len(batch_shape) == 1 else tuple(int(r) for r in np.unravel_index(k, batch_shape))
+
+
 def _check_targets(target, batch_shape, n_classes, ignore_index, weight):
     """Class-index targets as a contiguous int64 vector in row order, the
     denominator of the "mean" reduction (the number of targets not ignored, or
@@ -246,15 +251,15 @@ def _check_targets(target, batch_shape, n_classes, ignore_index, weight):
         raise ValueError(f"class-index target must have shape {batch_shape} (logits without the class axis), "
                          f"got {target.shape}")
     if target.dtype == np.uint64 and target.size and target.max() > np.iinfo(np.int64).max:
-        raise ValueError("class-index target values do not fit in int64")
-    t = np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
+        # beyond int64, so beyond every class and every ignore_index: the first one is out of range
+        k = int(np.argmax(target.reshape(-1) > np.iinfo(np.int64).max))
+        raise IndexError(f"target {int(target.reshape(-1)[k])} at row {_row(k, batch_shape)} is out of range "
+                         f"for {n_classes} classes")
+    t = np.require(target.reshape(-1), np.int64, "CA")  # contiguous and aligned (a view of bytes may not be)
     w64 = None if weight is None else np.ascontiguousarray(weight, dtype=np.float64)
     k, n_valid, weight_sum = _kernels.check_targets(t, n_classes, ignore_index, w64)
     if k >= 0:
-        row = np.unravel_index(k, batch_shape) if len(batch_shape) != 1 else k
-        if isinstance(row, tuple):
-            row = tuple(int(r) for r in row)
-        raise IndexError(f"target {t[k]} at row {row} is out of range for {n_classes} classes "
+        raise IndexError(f"target {t[k]} at row {_row(k, batch_shape)} is out of range for {n_classes} classes "
                          f"(valid: 0..{n_classes - 1}, or ignore_index={ignore_index})")
     return t, (float(n_valid) if weight is None else weight_sum), n_valid == t.size
 

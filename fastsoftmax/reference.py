@@ -66,7 +66,10 @@ gradient's size: for ``cross_entropy`` the largest factor multiplying the row's
 ``p_j - [j == target]`` terms (``"sum"`` and ``"none"``: 1; ``"mean"``: the row's class
 weight over the mean's divisor, the largest class weight with label smoothing or
 probability targets; ignored rows: 0, their gradient is exactly 0), times
-``1 + 2 * z_loss * |logsumexp(row)|`` with ``z_loss``; for
+``1 + 2 * z_loss * (1 + |logsumexp(row)|)`` with ``z_loss`` (the z-loss term's coefficient
+``2 * z_loss * lse`` carries the logsumexp bar's error; and with ``z_loss`` a loss's bar
+has ``rel * sum_n r_n * 2 * z_loss * |lse_n| * (1 + |lse_n|)`` on top, per row for "none":
+the logsumexp bar carried through ``z_loss * lse**2``); for
 ``binary_cross_entropy_with_logits`` ``|weight| * max(1, |pos_weight|)``, divided by
 the number of elements for ``"mean"``.
 
@@ -117,6 +120,17 @@ def _as_logits(x, name="x"):
     return x
 
 
+def _real_option(value, name):
+    """A real option (not a bool, not a string) as a float: TypeError otherwise, ValueError for
+    an integer beyond the float range (outside every option's range)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is out of range, got {value!r}") from None
+
+
 def _normalize_axis(axis, ndim):
     """Map a possibly negative integer axis into ``[0, ndim)``; AxisError when out of range."""
     try:
@@ -136,8 +150,8 @@ def _check_out(out, shape, dtype, require_contiguous):
         raise TypeError(f"out must have dtype {dtype} (float32 or float64, same as the input), got {out.dtype}")
     if out.shape != tuple(shape):
         raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
-    if require_contiguous and not out.flags.c_contiguous:
-        raise ValueError("out must be C-contiguous")
+    if require_contiguous and not (out.flags.c_contiguous and out.flags.aligned):
+        raise ValueError("out must be C-contiguous and aligned (the gradient is written in place)")
     if not out.flags.writeable:
         raise ValueError("out must be writable (it is read-only)")
 
@@ -286,16 +300,18 @@ def cross_entropy(
     ax = _normalize_axis(axis, logits.ndim)
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
-        raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}")
-    eps = float(label_smoothing)
+    eps = _real_option(label_smoothing, "label_smoothing")
     if not 0.0 <= eps <= 1.0:  # also rejects NaN
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    if isinstance(z_loss, (bool, np.bool_)) or not isinstance(z_loss, numbers.Real):
-        raise TypeError(f"z_loss must be a real number, got {z_loss!r}")
-    z = float(z_loss)
+    z = _real_option(z_loss, "z_loss")
     if not (math.isfinite(z) and z >= 0.0):
         raise ValueError(f"z_loss must be a finite number >= 0, got {z_loss!r}")
+    # an integer that int64 holds (PyTorch cannot represent any other either)
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
+    if not -2**63 <= int(ignore_index) < 2**63:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
+    ignore_index = int(ignore_index)
     C = logits.shape[ax]
     batch_shape = logits.shape[:ax] + logits.shape[ax + 1 :]
 
@@ -317,7 +333,10 @@ def cross_entropy(
         raise TypeError(f"target must be integer class indices or float probabilities, got dtype {target.dtype}")
 
     if weight is not None:
-        weight = np.asarray(weight, dtype=np.float64)
+        weight = np.asarray(weight)
+        if weight.dtype.kind not in "fiu":
+            raise TypeError(f"weight must be real numbers, got dtype {weight.dtype}")
+        weight = weight.astype(np.float64)
         if weight.shape != (C,):
             raise ValueError(f"weight must have shape ({C},), got {weight.shape}")
 
@@ -361,7 +380,7 @@ def cross_entropy(
             w_row = w_y  # the z-loss term is weighted by the class weight of the row's target
         if z > 0.0:
             lse = _logsumexp_last(x)
-            loss_rows = loss_rows + w_row * z * lse**2
+            loss_rows = loss_rows + (w_row * z * np.abs(lse)) * np.abs(lse)  # (lse**2 can overflow first)
         if not prob_targets:
             loss_rows = np.where(active, loss_rows, 0.0)  # ignored rows: exactly 0 (even if NaN/inf)
             denom = float(np.sum(np.where(active, w_y, 0.0)))
@@ -398,7 +417,8 @@ def cross_entropy(
             if eps > 0.0 and C > 0:
                 g = g + (eps / C) * (np.sum(w) * p - w)
         if z > 0.0:
-            g = g + w_row[..., None] * (2.0 * z) * lse[..., None] * p
+            # p in [0, 1] multiplies before lse does: 0 where p underflows to 0, not 0 * inf
+            g = g + ((2.0 * z) * w_row[..., None] * p) * lse[..., None]
         g = np.where(s_n != 0.0, s_n * g, 0.0)  # ignored rows: exactly 0 (even for NaN rows)
         grad = np.ascontiguousarray(np.moveaxis(g, -1, ax))
 
@@ -425,12 +445,6 @@ def _sigmoid64(z):
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.exp(-np.abs(z))
         return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _softplus_neg64(z):
-    """``softplus(-z) = log(1 + exp(-z)) = log1p(exp(-|z|)) + max(-z, 0)`` of a float64 array (stable)."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        return np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0.0)
 
 
 def sigmoid(x, *, out=None):
@@ -524,7 +538,15 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
             pw = pw.astype(weight_dtype).astype(np.float64)
             lw = 1.0 + (pw - 1.0) * t
             pwt = pw * t
-        loss_el = w * ((1.0 - t) * x + lw * _softplus_neg64(x))
+        # (1 - t) x + lw softplus(-x), with softplus(-x) = max(-x, 0) + log1p(exp(-|x|)); for
+        # x < 0, (1 - t) x + lw (-x) = -x (lw - 1 + t) = -x pw t, so the same value is
+        #     (x >= 0 ? (1 - t) x : -pw t x) + lw log1p(exp(-|x|)),
+        # times w, which multiplies the factors before x does: then no intermediate is beyond the
+        # float range (lw * -x, or pw t |x| with w < 1, can be) where the loss is not, for finite x.
+        # At x = -inf the definition is -inf + inf = NaN whatever t is (PyTorch's too).
+        pwt_neg = t if pw is None else pw * t
+        loss_el = np.where(x >= 0, (w * (1.0 - t)) * x, (w * pwt_neg) * -x) + (w * lw) * np.log1p(np.exp(-np.abs(x)))
+        loss_el = np.where(x == -np.inf, np.nan, loss_el)
 
         n = loss_el.size
         if reduction == "mean":
@@ -680,11 +702,13 @@ def _sampled_loss(row_loss_and_grad, weights, biases, labels, inputs, sampled_va
                                                             num_true, remove_accidental_hits, subtract_log_q)
     n = x.shape[0]
     rows, g = row_loss_and_grad(logits, targets)
-    loss = rows.mean() if reduction == "mean" else rows.sum() if reduction == "sum" else rows
+    if reduction == "mean":  # the mean of no examples is NaN
+        loss = rows.sum() / n if n else np.float64(np.nan)
+        g = g / n if n else g
+    else:
+        loss = rows.sum() if reduction == "sum" else rows
     if not return_grad:
         return loss
-    if reduction == "mean":
-        g = g / n
     g_true, g_sampled = g[:, :num_true], g[:, num_true:]
     d_inputs = np.einsum("nk,nkd->nd", g_true, w[y]) + g_sampled @ w[sampled]
     d_w = np.zeros_like(w)

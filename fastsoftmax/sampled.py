@@ -59,7 +59,7 @@ def _arguments(weights, biases, labels, inputs, num_sampled, num_classes, num_tr
     if not (y.shape == (n, num_true) or (num_true == 1 and y.shape == (n,))):
         raise ValueError(f"labels must have shape (N, num_true) = ({n}, {num_true})"
                          f"{' or (N,)' if num_true == 1 else ''}, got {y.shape}")
-    y = np.ascontiguousarray(y.reshape(n, num_true), dtype=np.int64)
+    y = np.require(y.reshape(n, num_true), np.int64, "CA")
     _check_classes(y, num_classes, "label")
     if sampled_values is None:
         if isinstance(sampler, str):
@@ -79,16 +79,17 @@ def _arguments(weights, biases, labels, inputs, num_sampled, num_classes, num_tr
     sampled = np.asarray(sampled)
     if sampled.dtype.kind not in "iu" or sampled.shape != (num_sampled,):
         raise ValueError(f"sampled_candidates must be {num_sampled} integers, got {sampled.dtype} {sampled.shape}")
-    sampled = np.ascontiguousarray(sampled, dtype=np.int64)
+    sampled = np.require(sampled, np.int64, "CA")
     _check_classes(sampled, num_classes, "sampled class")
     true_count = np.asarray(true_count, dtype=np.float64)
     sampled_count = np.asarray(sampled_count, dtype=np.float64)
     if true_count.size != n * num_true or true_count.ndim not in (1, 2) or sampled_count.shape != (num_sampled,):
         raise ValueError(f"the expected counts must have shapes ({n}, {num_true}) and ({num_sampled},), got "
                          f"{true_count.shape} and {sampled_count.shape}")
-    if w.strides[1] != w.itemsize or w.strides[0] % w.itemsize or w.strides[0] < 0:
-        w = np.ascontiguousarray(w)
-    x = np.ascontiguousarray(x)
+    if (not w.flags.aligned or (w.shape[1] > 1 and w.strides[1] != w.itemsize)
+            or (w.shape[0] > 1 and (w.strides[0] % w.itemsize or w.strides[0] < 0))):
+        w = np.require(w, requirements="CA")  # rows of unit stride (any row stride) need no copy
+    x = np.require(x, requirements="CA")  # contiguous and aligned (a view of bytes may not be)
     return w, b, y, x, sampled, true_count.reshape(-1), sampled_count, num_true
 
 
@@ -202,13 +203,15 @@ def _nce(logits, targets, reduction, return_grad):
                                            out=logits if return_grad else None)
     elementwise, g = res if return_grad else (res, None)
     rows = elementwise.sum(axis=1, dtype=np.float64)
-    loss = rows.mean() if reduction == "mean" else rows.sum() if reduction == "sum" else rows.astype(logits.dtype)
-    if reduction != "none":
-        loss = logits.dtype.type(loss)
+    n = logits.shape[0]
+    if reduction == "none":
+        loss = rows.astype(logits.dtype)
+    else:  # the mean of no rows is NaN, as cross_entropy's
+        loss = logits.dtype.type(rows.sum() if reduction == "sum" else rows.sum() / n if n else np.nan)
     if not return_grad:
         return loss
-    if reduction == "mean":
-        g *= logits.dtype.type(1.0 / logits.shape[0])
+    if reduction == "mean" and n:
+        g *= logits.dtype.type(1.0 / n)
     return loss, g
 
 

@@ -61,7 +61,7 @@ def _true_classes(true_classes, num_true, range_max):
     if t.size and (t.min() < 0 or t.max() >= range_max):
         bad = t[(t < 0) | (t >= range_max)].flat[0]
         raise IndexError(f"true class {bad} is outside [0, range_max) = [0, {range_max})")
-    return np.ascontiguousarray(t, dtype=np.int64)
+    return np.require(t, np.int64, "CA")  # contiguous and aligned
 
 
 def _sample(kind, table, n_possible, true_classes, num_true, num_sampled, unique, range_max, rng):

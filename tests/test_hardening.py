@@ -94,12 +94,51 @@ def test_backward_grad_output_inside_out():
     (dict(z_loss=10**400), ValueError),
 ])
 def test_options_out_of_range(kwargs, exc):
+    from fastsoftmax import reference
+
     x = np.zeros((4, 5))
     t = np.array([0, 1, 2, 3])
     with pytest.raises(exc):
         fs.cross_entropy(x, t, **kwargs)
     with pytest.raises(exc):
         fs.CrossEntropyLoss(**kwargs)
+    with pytest.raises(exc):  # the reference has the same error rules
+        reference.cross_entropy(x, t, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,exc", [
+    (dict(ignore_index=2**63), ValueError),
+    (dict(ignore_index=1.5), TypeError),
+    (dict(ignore_index=None), TypeError),
+    (dict(ignore_index="3"), TypeError),
+    (dict(weight=np.ones(5, complex)), TypeError),
+    (dict(weight=np.ones(5, bool)), TypeError),
+    (dict(weight=np.array([1, 1, 1, 1, "a"], object)), TypeError),
+    (dict(weight=np.array(list("abcde"))), TypeError),
+])
+def test_reference_refuses_what_the_api_refuses(kwargs, exc):
+    from fastsoftmax import reference
+
+    x = np.zeros((4, 5))
+    t = np.array([0, 1, 2, 3])
+    with pytest.raises(exc):
+        fs.cross_entropy(x, t, **kwargs)
+    with pytest.raises(exc):
+        reference.cross_entropy(x, t, **kwargs)
+
+
+def test_misaligned_and_huge_integer_targets():
+    """int64 targets in a view of bytes at an odd address are taken (copied aligned); a uint64
+    target beyond int64 is out of range like any other (IndexError naming it and its row)."""
+    x = np.random.default_rng(0).standard_normal((5, 7))
+    t = np.array([0, 6, 3, 2, 1])
+    buf = np.zeros(t.nbytes + 1, np.uint8)
+    odd = np.frombuffer(buf.data, np.int64, count=5, offset=1)
+    odd[...] = t
+    assert not odd.flags.aligned
+    assert fs.cross_entropy(x, odd) == fs.cross_entropy(x, t)
+    with pytest.raises(IndexError, match=r"18446744073709551615 at row 3"):
+        fs.cross_entropy(x, np.array([0, 1, 2, 2**64 - 1, 0], np.uint64))
 
 
 def test_ignore_index_at_the_int64_ends():
@@ -243,3 +282,85 @@ def test_reference_smoothing_without_classes(return_grad):
         (got, g), (ref, rg) = got, ref
         assert g.shape == rg.shape == (2, 0)
     assert np.isnan(got) and np.isnan(ref)
+
+
+# ---------------------------------------------------------------- overflow on the way to a result in range
+
+def test_bce_float32_sums_of_losses_near_the_float_range():
+    """Element losses near the float32 maximum: their mean is in range (the sum is formed in
+    double, not in float32 partial sums), and a weight < 1 brings pos_weight * t * |x| beyond the
+    range back into it."""
+    from fastsoftmax import reference
+
+    x = np.full(70, 3e38, np.float32)
+    x[::2] = -3e38
+    t = np.zeros(70, np.float32)
+    t[::2] = 1.0
+    loss = fs.binary_cross_entropy_with_logits(x, t, reduction="mean")
+    assert np.isfinite(loss) and loss == pytest.approx(3e38, rel=1e-6)
+    x = np.full(9, -3e38, np.float32)
+    t = np.full(9, 0.9, np.float32)
+    kw = dict(weight=np.float32(0.25), pos_weight=np.full(9, 2.0, np.float32))
+    got = fs.binary_cross_entropy_with_logits(x, t, reduction="none", **kw)
+    want = reference.binary_cross_entropy_with_logits(x, t, reduction="none", **kw)
+    np.testing.assert_allclose(got, want, rtol=2e-6)
+    assert np.all(np.isfinite(got))
+    # an element loss beyond float32's range is inf, as in PyTorch
+    assert fs.binary_cross_entropy_with_logits(x, t, reduction="none", pos_weight=np.float32(2))[0] == np.inf
+
+
+def test_reference_bce_without_intermediate_overflow():
+    """float64 x = -1.7e308 with pos_weight 2: the loss 1.7e308 * 2 * t (t = 0.4) is in range."""
+    from fastsoftmax import reference
+
+    x, t = np.array([-1.7e308]), np.array([0.4])
+    want = 1.7e308 * 0.8
+    assert reference.binary_cross_entropy_with_logits(x, t, pos_weight=2.0, reduction="sum") == pytest.approx(want)
+    assert fs.binary_cross_entropy_with_logits(x, t, pos_weight=2.0, reduction="sum") == pytest.approx(want)
+
+
+def test_reference_z_loss_gradient_without_zero_times_infinity():
+    """float64 z-loss with lse = 1e300 and z = 1e10: the classes of probability 0 get 0 in the
+    reference too (its term is (2 z w p) lse, not (2 z w lse) p = inf * 0)."""
+    from fastsoftmax import reference
+
+    x = np.array([[1e300, 0.0, -5.0]])
+    _, g = reference.cross_entropy(x, np.array([1]), z_loss=1e10, return_grad=True)
+    assert g[0, 0] == np.inf and g[0, 1] == -1.0 and g[0, 2] == 0.0
+
+
+# ---------------------------------------------------------------- sampled losses on valid edge inputs
+
+@pytest.mark.parametrize("loss", [fs.sampled_softmax_loss, fs.nce_loss])
+def test_sampled_losses_of_no_examples(loss):
+    """N = 0: the mean is NaN (as cross_entropy's), the gradients are empty."""
+    w = np.random.default_rng(0).standard_normal((51, 24))
+    y, x = np.zeros((0, 1), np.int64), np.zeros((0, 24))
+    value, g = loss(w, np.zeros(51), y, x, 36, 51, rng=1, return_grad=True)
+    assert np.isnan(value)
+    assert g.inputs.shape == (0, 24) and g.weights.shape == (36, 24) and np.all(g.weights == 0)
+    assert loss(w, None, y, x, 36, 51, rng=1, reduction="sum") == 0.0
+
+
+@pytest.mark.parametrize("loss", [fs.sampled_softmax_loss, fs.nce_loss])
+def test_sampled_losses_of_unusual_layouts(loss):
+    """A (C, 1) weight with a negative column stride (no column stride matters for one column),
+    and inputs and labels in views of bytes at odd addresses, give the contiguous result."""
+    rng = np.random.default_rng(1)
+    C, n = 40, 9
+    w = rng.standard_normal((C, 1))
+    x = rng.standard_normal((n, 1))
+    y = rng.integers(0, C, (n, 1))
+    sv = fs.sampling.log_uniform_candidate_sampler(y, 1, 7, True, C, rng=3)
+    want = loss(w, None, y, x, 7, C, sampled_values=sv, return_grad=True)
+    w_neg = np.lib.stride_tricks.as_strided(w, strides=(w.strides[0], -8))
+    odd = []
+    for a in (x, y):
+        buf = np.zeros(a.nbytes + 1, np.uint8)
+        v = np.frombuffer(buf.data, a.dtype, count=a.size, offset=1).reshape(a.shape)
+        v[...] = a
+        odd.append(v)
+    got = loss(w_neg, None, odd[1], odd[0], 7, C, sampled_values=sv, return_grad=True)
+    assert got[0] == want[0]
+    for a, b in zip(got[1], want[1]):
+        np.testing.assert_array_equal(a, b)

@@ -1,7 +1,7 @@
 """cross_entropy(z_loss=) (loss and fused gradient) against the float64 reference.
 
 Bars (fastsoftmax.reference.TOLERANCES): the cross_entropy bars, with the gradient's r
-factor multiplied by (1 + 2 * z_loss * |lse_n|) (conftest.zloss_row_factor).
+factor multiplied by (1 + 2 * z_loss * (1 + |lse_n|)) (conftest.zloss_row_factor).
 """
 
 import numpy as np

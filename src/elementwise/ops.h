@@ -13,7 +13,6 @@
  */
 
 #define CHUNK 8192
-#define SUB_ITERS_RW 16 /* additions of float sums before they are widened to double */
 
 /* |x| (NaN stays NaN) */
 FS_INLINE V H(vabs)(V x) { return VSELECT(x < 0, -x, x); }
@@ -85,30 +84,36 @@ FS_INLINE V H(bce_vec)(V x, V t, V w, V pw, T scale, V *grad, const int has_w, c
     if (has_pw)
         g += lw - lw; /* NaN where lw is infinite, as torch's lw sigmoid(x) - pw t = inf - inf */
     *grad = g * (has_w ? w * scale : VSPLAT(scale));
-    V l = VSELECT(x >= 0, one_t * x, pt * -x) + lw * H(log1p_unit)(e);
+    V log1p_e = H(log1p_unit)(e);
+    V l = VSELECT(x >= 0, one_t * x, pt * -x) + lw * log1p_e;
+    if (has_w) {
+        /* the unweighted loss of a finite x beyond the float range (pw t |x| with pw > 1) can
+         * come back in range times w < 1: then w multiplies the factors before |x| does */
+        const V inf = VSPLAT(INFINITY);
+        VI over = (l == inf) & (x > -inf) & (x < inf);
+        l *= w;
+        l = VSELECT(over, VSELECT(x >= 0, (w * one_t) * x, (w * pt) * -x) + (w * lw) * log1p_e, l);
+    }
     /* torch's form gives -inf + inf = NaN at x = -inf (whatever t is): so do we */
-    l = VSELECT(x == -(T)INFINITY, VSPLAT(NAN), l);
-    return has_w ? l * w : l;
+    return VSELECT(x == -(T)INFINITY, VSPLAT(NAN), l);
 }
 
 FS_INLINE double H(bce_body)(const T *x, const T *t, const T *w, const T *pw, T *loss, T *grad, int64_t n,
                              T scale, const int has_w, const int has_pw, const int want_loss, const int want_grad)
 {
+    /* each vector of losses is widened into the double sum at once: a float sum of a few
+     * element losses near the float range would overflow where their mean does not */
     vf64 acc = splat_f64(0.0);
     V one = VSPLAT(1), g;
     int64_t j = 0;
-    while (j + LANES <= n) {
-        V part = VSPLAT(0);
-        for (int it = 0; it < SUB_ITERS_RW && j + LANES <= n; it++, j += LANES) {
-            V l = H(bce_vec)(VLOAD(x + j), VLOAD(t + j), has_w ? VLOAD(w + j) : one, has_pw ? VLOAD(pw + j) : one,
-                             scale, &g, has_w, has_pw);
-            if (want_grad)
-                VSTORE(grad + j, g);
-            if (want_loss)
-                VSTORE(loss + j, l);
-            part += l;
-        }
-        acc += VWIDEN(part);
+    for (; j + LANES <= n; j += LANES) {
+        V l = H(bce_vec)(VLOAD(x + j), VLOAD(t + j), has_w ? VLOAD(w + j) : one, has_pw ? VLOAD(pw + j) : one,
+                         scale, &g, has_w, has_pw);
+        if (want_grad)
+            VSTORE(grad + j, g);
+        if (want_loss)
+            VSTORE(loss + j, l);
+        acc += VWIDEN(l);
     }
     double s = 0.0;
     for (int k = 0; k < FS_LANES_F64; k++)
@@ -154,19 +159,16 @@ static double H(bce_run)(const T *x, const T *t, const T *w, const T *pw, T *los
 
 /*
  * The reduction of the backward kernels, in double: sum_j a_j b_j (b != NULL)
- * or sum_j a_j.  Products are rounded to T, then summed in T over at most
- * SUB_ITERS_RW vectors per lane and widened, as in sumexp_body.
+ * or sum_j a_j.  Products are rounded to T, and each vector of them is widened
+ * into the double sum at once (a float sum of a few terms near the float range
+ * would overflow where the whole sum does not).
  */
 static double H(bw_sum)(const T *a, const T *b, int64_t n)
 {
     vf64 acc = splat_f64(0.0);
     int64_t j = 0;
-    while (j + LANES <= n) {
-        V part = VSPLAT(0);
-        for (int it = 0; it < SUB_ITERS_RW && j + LANES <= n; it++, j += LANES)
-            part += b ? VLOAD(a + j) * VLOAD(b + j) : VLOAD(a + j);
-        acc += VWIDEN(part);
-    }
+    for (; j + LANES <= n; j += LANES)
+        acc += VWIDEN(b ? VLOAD(a + j) * VLOAD(b + j) : VLOAD(a + j));
     double s = 0.0;
     for (int k = 0; k < FS_LANES_F64; k++)
         s += acc[k];
@@ -459,6 +461,5 @@ int K(log_softmax_backward)(const fs_batch *b, const T *lp, const fs_strides *lp
 }
 
 #undef CHUNK
-#undef SUB_ITERS_RW
 #undef RW_IN
 #undef RW_OUT

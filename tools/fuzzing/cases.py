@@ -714,7 +714,7 @@ def bce(b):
     ref_kw = [(k, refs.get(k) if v is not None and k in refs else v) for k, v in kw]
     ref_value = call("ref.binary_cross_entropy_with_logits", ["x", "t"],
                      ref_kw + [("return_grad", "True" if return_grad else None)])
-    params = dict(logits="x", weight=refs.get("weight", "None") if names.get("weight") else "None",
+    params = dict(logits="x", target="np.array(t)", weight=refs.get("weight", "None") if names.get("weight") else "None",
                   pos_weight=refs.get("pos_weight", "None") if names.get("pos_weight") else "None",
                   reduction=names.get("reduction") or "'mean'", return_grad=repr(return_grad), out=repr(out))
     return b.case(call=[f"result = {call('fs.binary_cross_entropy_with_logits', ['x', 't'], full)}"],
@@ -742,7 +742,7 @@ def bce_loss_object(b):
     ref = [f"_loss, _grad = {call('ref.binary_cross_entropy_with_logits', ['x', 't'], ref_kw + [('return_grad', 'True')])}",
            f"result = (_loss, _grad.astype(x.dtype).astype(np.float64) * {scale})  # backward scales the kernel's array"]
     names = dict(kw)
-    params = dict(logits="x", weight=refs.get("weight", "None") if names.get("weight") else "None",
+    params = dict(logits="x", target="np.array(t)", weight=refs.get("weight", "None") if names.get("weight") else "None",
                   pos_weight=refs.get("pos_weight", "None") if names.get("pos_weight") else "None",
                   reduction=reduction, return_grad="True", out="None", grad_output=scale)
     return b.case(call=kernel, ref_value=ref, oracle="bce", params=params)
@@ -832,7 +832,7 @@ def sampled(b):
             b.let("sv", {"short": "(sv[0][:-1], sv[1], sv[2])", "pair": "(sv[0], sv[1])",
                          "range": f"(np.full_like(sv[0], {C}), sv[1], sv[2])",
                          "float": "(sv[0].astype(float), sv[1], sv[2])",
-                         "counts": "(sv[0], sv[1][:0], sv[2])"}[form])
+                         "counts": "(sv[0], sv[1], sv[2][:0])"}[form])  # (sv[1] is empty for N = 0)
             sv = "sv"
     # the integer arguments
     ints = {"num_sampled": str(S), "num_classes": str(C), "num_true": str(nt)}
