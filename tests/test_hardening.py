@@ -182,6 +182,27 @@ def test_long_rows_bitwise_on_every_thread_count(seed, dtype):
             assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 
 
+@pytest.mark.parametrize("classes", [3, 5, 13, 17, 33])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_short_rows_bitwise_on_every_thread_count(isa, classes, dtype):
+    """out= the logits, short rows (the tile paths; in place the last tile of a run is gathered,
+    not dense): the same bits on 1, 2 and 3 threads, NaN rows included."""
+    rng = np.random.default_rng(classes)
+    x0 = (rng.standard_normal((20_011, classes)) * 3).astype(dtype)
+    x0[rng.random(x0.shape) < 0.001] = np.nan
+    t = rng.integers(0, classes, 20_011)
+    results = []
+    for n in (1, 2, 3):
+        with kernel_threads(n, (1, 0)):  # threads even for small calls
+            a, b = x0.copy(), x0.copy()
+            loss, _ = fs.cross_entropy(a, t, return_grad=True, out=a)
+            fs.softmax(b, out=b)
+            results.append((loss, a, b))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
 # ---------------------------------------------------------------- refused thread creation
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and the pool's pthreads: Linux")

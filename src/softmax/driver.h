@@ -125,7 +125,13 @@ static int H(run)(const H(job) *Jin)
         R.dense = H(dense_ok)(J);
         if (nt > R.ntiles)
             nt = (int)R.ntiles;
-        R.per = fs_run_length(R.ntiles, nt, 4);
+        /* In place, the last tile of a run is a gathered one, not dense (see tile_runs), and the
+         * two round differently: there, runs of a length that does not depend on the thread
+         * count (that of 16 threads, and at least 32 tiles: a gathered tile costs about two
+         * dense ones), so that the same tiles are gathered, and the results are the same, on
+         * any number of threads. */
+        const int in_place = R.dense && J->y == J->x;
+        R.per = fs_run_length(R.ntiles, in_place ? 16 : nt, in_place ? 32 : 4);
         R.nruns = (R.ntiles + R.per - 1) / R.per;
         return fs_parallel(nt, R.nruns, H(tile_runs), &R);
     }
