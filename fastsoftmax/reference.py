@@ -416,10 +416,12 @@ def cross_entropy(
             g = (1.0 - eps) * w_y[..., None] * (p - onehot)
             if eps > 0.0 and C > 0:
                 g = g + (eps / C) * (np.sum(w) * p - w)
+        g = s_n * g
         if z > 0.0:
-            # p in [0, 1] multiplies before lse does: 0 where p underflows to 0, not 0 * inf
-            g = g + ((2.0 * z) * w_row[..., None] * p) * lse[..., None]
-        g = np.where(s_n != 0.0, s_n * g, 0.0)  # ignored rows: exactly 0 (even for NaN rows)
+            # the z-loss term s 2 z w lse p: the row factor s, then p in [0, 1], multiply before
+            # lse does (0 where p underflows to 0, not 0 * inf; no overflow that s undoes)
+            g = g + ((2.0 * z) * w_row[..., None] * s_n * p) * lse[..., None]
+        g = np.where(s_n != 0.0, g, 0.0)  # ignored rows: exactly 0 (even for NaN rows)
         grad = np.ascontiguousarray(np.moveaxis(g, -1, ax))
 
     if out is not None:

@@ -131,12 +131,24 @@ def cross_entropy(result, expected, p):
         loss, loss_ref = result, expected
     options = dict(axis=p.axis, z_loss=p.z_loss, weight=p.weight, ignore_index=p.ignore_index,
                    reduction=p.reduction, label_smoothing=p.label_smoothing)
-    _loss(loss, loss_ref, _compute(x.dtype), p.reduction, x.shape[:ax] + x.shape[ax + 1:],
-          bars.zloss_loss_allowance(x, p.target, **options))
+    # README, "Semantics": a float64 row whose finite logits span more than the double range has
+    # log-probabilities beyond it; its loss and gradient may be inf or NaN: left out here
+    with np.errstate(invalid="ignore", over="ignore"):
+        hi, lo = (np.max(x, axis=ax) if x.shape[ax] else np.zeros(0), np.min(x, axis=ax) if x.shape[ax] else np.zeros(0))
+        wide = np.isfinite(hi) & np.isfinite(lo) & np.isinf(hi.astype(np.float64) - lo)
+    if np.any(wide) and p.reduction != "none":
+        return  # the reduced loss, and the gradient through its divisor, are outside the domain
+    if np.any(wide):
+        loss, loss_ref = np.where(wide, 0.0, loss), np.where(wide, 0.0, loss_ref)
+    _loss(loss if not np.any(wide) else loss.astype(_compute(x.dtype)), loss_ref, _compute(x.dtype), p.reduction,
+          x.shape[:ax] + x.shape[ax + 1:], bars.zloss_loss_allowance(x, p.target, **options))
     if not p.return_grad:
         return
     _array(grad, x.dtype, x.shape, "grad")
     _is_out(grad, p, "grad")
+    if np.any(wide):
+        rows = np.broadcast_to(np.expand_dims(wide, ax), x.shape)
+        grad, grad_ref = np.where(rows, 0.0, grad).astype(x.dtype), np.where(rows, 0.0, grad_ref)
     r = bars.zloss_row_factor(x, p.target, **options)
     # README, "Semantics": a row whose z-loss coefficient 2 z w |lse| (times the reduction's
     # factor) is beyond the double range has inf or NaN in its gradient; left out here
