@@ -5,21 +5,18 @@ modified, the reference's results within reference.TOLERANCES and its error rule
 bitwise the same results on 1, 2 and 3 threads (tools/fuzzing/runner.py).
 
 The seed is the suite's (FASTSOFTMAX_TEST_SEED); FASTSOFTMAX_FUZZ_CASES changes the number of
-cases (default 4000, about 10 s).  A failure prints the violations with standalone
-reproducers; ``python tools/fuzz.py random --seed SEED --case N`` replays one case.
-
-It lives here, outside the suite (``pytest tools/fuzzing/test_short_run.py``), until the
-violations it finds today are fixed (the hardening issue's closing work); then it moves to
-tests/.
+cases (default 4000, about 20 s).  A failure prints the violations with standalone
+reproducers; ``python tools/fuzz.py random --seed SEED --case N`` replays one case.  The long
+runs are commands of their own (README, "Development").
 """
 
 import io
 import os
 import sys
 
-SEED = int(os.environ.get("FASTSOFTMAX_TEST_SEED", "20240601"))  # the suite's default (tests/conftest.py)
+from conftest import SEED
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tools"))
 import fuzz  # noqa: E402
 
 CASES = int(os.environ.get("FASTSOFTMAX_FUZZ_CASES", "4000"))
