@@ -47,12 +47,14 @@ from . import _config, sampling
 from ._config import backend_info, get_num_threads, set_num_threads, show_config
 from .functional import (binary_cross_entropy_with_logits, cross_entropy, log_softmax, log_softmax_backward,
                          logsumexp, sigmoid, softmax, softmax_backward)
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, NCELoss, SampledSoftmaxLoss
+from .linear import LinearGrads, linear_cross_entropy
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, LinearCrossEntropyLoss, NCELoss, SampledSoftmaxLoss
 from .sampled import SampledGrads, nce_loss, sampled_softmax_loss
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
            "softmax_backward", "log_softmax_backward", "CrossEntropyLoss", "BCEWithLogitsLoss", "set_num_threads",
-           "get_num_threads", "show_config", "backend_info", "__version__", "sampled_softmax_loss", "nce_loss", "SampledGrads", "SampledSoftmaxLoss", "NCELoss"]
+           "get_num_threads", "show_config", "backend_info", "__version__", "sampled_softmax_loss", "nce_loss", "SampledGrads", "SampledSoftmaxLoss", "NCELoss",
+           "linear_cross_entropy", "LinearGrads", "LinearCrossEntropyLoss"]
 
 _config._from_environment()
 _config._register_with_threadpoolctl()

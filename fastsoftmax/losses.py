@@ -26,9 +26,9 @@ import operator
 
 import numpy as np
 
-from . import functional, sampled, sampling
+from . import functional, linear, sampled, sampling
 
-__all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "SampledSoftmaxLoss", "NCELoss"]
+__all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "SampledSoftmaxLoss", "NCELoss", "LinearCrossEntropyLoss"]
 
 
 class _FusedLoss:
@@ -462,3 +462,74 @@ class NCELoss(_SampledLoss):
 
     def __init__(self, num_sampled, num_classes, *, remove_accidental_hits=False, **options):
         super().__init__(num_sampled, num_classes, remove_accidental_hits=remove_accidental_hits, **options)
+
+
+class LinearCrossEntropyLoss(_FusedLoss):
+    """:func:`fastsoftmax.linear_cross_entropy` as a loss object: the output layer and the
+    cross-entropy, in chunks of rows, without the N x C logits.
+
+    ``loss = fn(inputs, classifier, target, bias=None)`` computes the loss and the gradients in
+    one chunked pass and keeps the gradients; ``grads = fn.backward(grad_output=1.0)`` returns
+    them, a :class:`fastsoftmax.LinearGrads` (``inputs``, ``classifier``, ``bias``), times
+    ``grad_output``. A scalar ``grad_output`` scales the kept arrays in place; one factor per
+    row (``reduction="none"``) scales each row's gradient before the products, which runs the
+    chunked pass again, on the arrays of the forward call as they are then.
+
+    Options (``weight``, ``ignore_index``, ``reduction``, ``label_smoothing``, ``z_loss``,
+    ``chunk_size``) are those of the function, validated here.
+
+    >>> loss_fn = LinearCrossEntropyLoss(label_smoothing=0.1)
+    >>> loss = loss_fn(hidden, W_out, next_tokens, b_out)   # doctest: +SKIP
+    >>> g = loss_fn.backward()                              # doctest: +SKIP
+    >>> W_out -= lr * g.classifier                          # doctest: +SKIP
+    """
+
+    _defaults = dict(weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
+                     chunk_size=None)
+
+    def __init__(self, *, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
+                 chunk_size=None):
+        super().__init__()
+        if weight is not None:
+            weight = np.asarray(weight)
+            if weight.dtype.kind not in "fiu":
+                raise TypeError(f"weight must be real numbers, got {weight.dtype}")
+            if weight.ndim != 1:
+                raise ValueError(f"weight must have shape (C,) (one per class), got {weight.shape}")
+        # validated by the function itself, on one row of one dummy input (targets ignored)
+        c = 1 if weight is None else weight.shape[0]
+        linear._prepare(np.zeros((1, 1)), np.zeros((c, 1)), np.zeros(1, np.int64), None, weight, ignore_index,
+                        reduction, label_smoothing, z_loss, chunk_size)
+        self.weight = weight
+        self.ignore_index = ignore_index
+        self.reduction = reduction
+        self.label_smoothing = label_smoothing
+        self.z_loss = z_loss
+        self.chunk_size = chunk_size
+
+    def forward(self, inputs, classifier, target, bias=None):
+        """The loss of ``inputs @ classifier.T + bias`` against ``target``; keeps the gradients
+        for :meth:`backward`."""
+        return self._keep(self._compute, inputs, classifier, target, bias)
+
+    __call__ = forward
+
+    def _compute(self, inputs, classifier, target, bias):
+        args = linear._prepare(inputs, classifier, target, bias, self.weight, self.ignore_index, self.reduction,
+                               self.label_smoothing, self.z_loss, self.chunk_size)
+        loss, grads = linear._run(args, True)
+        return loss, (args, grads)
+
+    def _broadcast_grad_output(self, g, kept):
+        return g  # one factor per row, applied by the chunked pass
+
+    def _finish(self, kept, g):
+        args, grads = kept
+        if g is None:
+            return grads
+        if g.ndim == 0:
+            for a in grads:
+                if a is not None:
+                    np.multiply(a, g, out=a)
+            return grads
+        return linear._run(args, True, row_scale=g)[1]

@@ -94,7 +94,8 @@ from collections import namedtuple
 import numpy as np
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy", "sigmoid", "binary_cross_entropy_with_logits",
-           "softmax_backward", "log_softmax_backward", "TOLERANCES", "candidate_probability", "expected_count", "sampled_softmax_loss", "nce_loss", "SampledGrads"]
+           "softmax_backward", "log_softmax_backward", "TOLERANCES", "candidate_probability", "expected_count", "sampled_softmax_loss", "nce_loss", "SampledGrads",
+           "linear_cross_entropy", "LinearGrads"]
 
 #: The accuracy bars, per computation dtype (see the table in the module docstring).
 TOLERANCES = {
@@ -760,3 +761,34 @@ def nce_loss(weights, biases, labels, inputs, sampled_values, *, num_true=1, rem
     with targets ``1/num_true`` (true) and 0 (sampled)."""
     return _sampled_loss(_sigmoid_rows, weights, biases, labels, inputs, sampled_values, num_true,
                          remove_accidental_hits, subtract_log_q, reduction, return_grad)
+
+
+# ----------------------------------------------------------------------------- linear + cross-entropy
+
+#: The gradients of :func:`linear_cross_entropy` (float64): ``inputs`` (N, D), ``classifier``
+#: (C, D), ``bias`` (C,) or None.
+LinearGrads = namedtuple("LinearGrads", ["inputs", "classifier", "bias"])
+
+
+def linear_cross_entropy(inputs, classifier, target, *, bias=None, weight=None, ignore_index=-100,
+                         reduction="mean", label_smoothing=0.0, z_loss=0.0, return_grad=False):
+    """Cross-entropy of a linear layer's logits (float64 reference): with
+    ``logits = inputs @ classifier.T + bias``, the loss is :func:`cross_entropy` of ``logits``,
+    and by the chain rule, with ``G = d loss / d logits``::
+
+        d inputs = G @ classifier,   d classifier = G.T @ inputs,   d bias = sum_n G[n]
+
+    Returns ``loss``, or ``(loss, LinearGrads)`` with ``return_grad`` (``bias`` None without a
+    bias).
+    """
+    x = np.asarray(inputs).astype(np.float64)
+    w = np.asarray(classifier).astype(np.float64)
+    logits = x @ w.T
+    if bias is not None:
+        logits = logits + np.asarray(bias).astype(np.float64)
+    result = cross_entropy(logits, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
+                           label_smoothing=label_smoothing, z_loss=z_loss, return_grad=return_grad)
+    if not return_grad:
+        return result
+    loss, g = result
+    return loss, LinearGrads(g @ w, g.T @ x, None if bias is None else g.sum(axis=0))

@@ -1,0 +1,175 @@
+"""Fused linear + cross-entropy (fs.linear_cross_entropy): time and peak memory against the unfused
+composition, PyTorch, and the matrix products alone.
+
+    python benchmarks/linear_ce.py                 # N=8192, D=1024, C=32000 (the first bar)
+    python benchmarks/linear_ce.py --large         # N=16384, D=512, C=128256 (the second bar)
+    python benchmarks/linear_ce.py --rounds 3 --n 2048   # smaller, for a quick look
+
+Every case runs in a fresh process (its peak memory is its own): inputs made and touched, one
+call on a tiny problem to load the libraries, the peak resident set reset to the resident set
+then (/proc/self/clear_refs), then ``--reps`` calls of the case with gradients. Reported: the
+median time, and the first call's peak resident set above that start, less the returned
+gradients (N x D + C x D + C values), in MiB. Rounds
+alternate the cases. float32, 2 threads (ours and BLAS's; PyTorch's set_num_threads(2)).
+
+The cases:
+  ours        fs.linear_cross_entropy(x, W, t, bias=b, return_grad=True)
+  unfused     logits = x @ W.T + b; fs.cross_entropy(logits, t, return_grad=True, out=logits);
+              G @ W, G.T @ x, G.sum(0)
+  torch       F.linear + F.cross_entropy, backward (when PyTorch is installed)
+  products    the three products alone, whole (x @ W.T, G @ W, G.T @ x with a preallocated G)
+  chunked     the three products chunk by chunk (ours' chunks) into preallocated buffers, the
+              classifier's gradient accumulated with SciPy's gemm (beta = 1) as ours does
+The bars (issue 15): small case, peak <= 1/16 of the N x C float32 logits and time <= 1.05x
+unfused and <= torch; large case, peak under 2 GB and time <= 1.1x chunked.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+
+def _status(field):
+    """A field of /proc/self/status in bytes (VmRSS: resident now; VmHWM: its peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def _reset_peak():
+    """Start VmHWM afresh from the resident set now (Linux 4.0+: clear_refs 5)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def run_case(case, n, d, c, reps):
+    """One case in this process: {"time": median s, "peak_mib": peak above the start less the grads}."""
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    import fastsoftmax as fs
+    from fastsoftmax import linear
+
+    fs.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    w = rng.standard_normal((c, d), dtype=np.float32) * np.float32(d ** -0.5)
+    b = np.zeros(c, np.float32)
+    t = rng.integers(0, c, n)
+    chunk = linear.default_chunk_size(n, c, np.float32)
+
+    if case == "ours":
+        def call():
+            return fs.linear_cross_entropy(x, w, t, bias=b, return_grad=True)
+    elif case == "unfused":
+        def call():
+            logits = x @ w.T
+            logits += b
+            loss, g = fs.cross_entropy(logits, t, return_grad=True, out=logits)
+            return loss, (g @ w, g.T @ x, g.sum(axis=0))
+    elif case == "torch":
+        import torch
+        import torch.nn.functional as F
+
+        torch.set_num_threads(2)
+        xt, wt, bt, tt = (torch.from_numpy(a) for a in (x, w, b, t))
+
+        def call():
+            xg, wg, bg = (a.detach().requires_grad_() for a in (xt, wt, bt))
+            loss = F.cross_entropy(F.linear(xg, wg, bg), tt)
+            loss.backward()
+            return loss, (xg.grad, wg.grad, bg.grad)
+    elif case == "products":
+        g = np.empty((n, c), np.float32)
+
+        def call():
+            np.matmul(x, w.T, out=g)
+            return None, (g @ w, g.T @ x)
+    elif case == "chunked":
+        rows = np.empty((chunk, c), np.float32)
+        gemm = linear._gemm(np.float32)
+
+        def call():
+            d_x, d_w = np.empty((n, d), np.float32), np.empty((c, d), np.float32)
+            for r0 in range(0, n, chunk):
+                r1 = min(n, r0 + chunk)
+                blk = rows[: r1 - r0]
+                np.matmul(x[r0:r1], w.T, out=blk)
+                np.matmul(blk, w, out=d_x[r0:r1])
+                linear._add_product(d_w, blk, x[r0:r1], r0 == 0, gemm)
+            return None, (d_x, d_w)
+    else:
+        raise ValueError(case)
+
+    # load the libraries and start their threads on a tiny problem of the same kind
+    small = (x[:8], w[:16], b[:16], t[:8] % 16)
+    if case == "ours":
+        fs.linear_cross_entropy(*small[:2], small[3], bias=small[2], return_grad=True)
+    else:
+        np.matmul(small[0], small[1].T)
+        fs.cross_entropy(np.zeros((8, 16), np.float32), small[3], return_grad=True)
+    _reset_peak()
+    before = _status("VmRSS")
+    times = []
+    result = None
+    for _ in range(reps):
+        result = None  # the previous call's gradients are freed before the next call
+        t0 = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - t0)
+        if len(times) == 1:
+            peak = _status("VmHWM")
+    grads = (n * d + c * d + c) * 4
+    above = peak - before - grads
+    return {"time": statistics.median(times), "peak_mib": above / 2**20}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--large", action="store_true", help="N=16384, D=512, C=128256")
+    ap.add_argument("--n", type=int)
+    ap.add_argument("--d", type=int)
+    ap.add_argument("--c", type=int)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--cases", default=None, help="comma-separated subset")
+    ap.add_argument("--run", help=argparse.SUPPRESS)  # one case, in a child process
+    args = ap.parse_args()
+    n, d, c = (16384, 512, 128256) if args.large else (8192, 1024, 32000)
+    n, d, c = args.n or n, args.d or d, args.c or c
+    if args.run:
+        print(json.dumps(run_case(args.run, n, d, c, args.reps)))
+        return
+    cases = args.cases.split(",") if args.cases else (
+        ["ours", "chunked"] if args.large else ["ours", "unfused", "torch", "products"])
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        cases = [k for k in cases if k != "torch"]
+    results = {k: [] for k in cases}
+    for _ in range(args.rounds):
+        for k in cases:
+            out = subprocess.run([sys.executable, __file__, "--run", k, "--n", str(n), "--d", str(d), "--c", str(c),
+                                  "--reps", str(args.reps)], capture_output=True, text=True, check=True)
+            results[k].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    logits_mib = n * c * 4 / 2**20
+    print(f"N={n} D={d} C={c} float32, 2 threads; {args.rounds} rounds of {args.reps} calls, each case a fresh "
+          f"process; the N x C logits: {logits_mib:.0f} MiB")
+    base = statistics.median(r["time"] for r in results[cases[0]])
+    for k in cases:
+        tm = statistics.median(r["time"] for r in results[k])
+        peak = max(r["peak_mib"] for r in results[k])
+        print(f"  {k:9s} {tm:8.3f} s  ({tm / base:5.2f}x ours)   peak above inputs and grads {peak:8.1f} MiB "
+              f"({peak / logits_mib:.3f} of the logits)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Fused linear + cross-entropy: the loss of ``inputs @ classifier.T + bias`` without its N x C logits.
+
+The last layer of a language model or a large classifier computes logits for N rows and C
+classes, then the loss; with N = 16,384 and C = 128,256 the float32 logits alone take 8 GB. Here
+the rows go in chunks whose logits fit a fixed budget: each chunk's logits come out of one
+matrix product into a reused buffer, go through the fused cross-entropy kernel in place (the
+buffer then holds their gradient, already scaled by the whole batch's reduction), and the
+gradient is folded into the inputs' and classifier's gradients at once. The products are BLAS:
+NumPy's ``matmul``, and for the classifier's gradient, which every chunk adds to, SciPy's
+``?gemm`` with ``beta = 1`` when SciPy is installed (NumPy's ``matmul`` cannot add into an
+array; without SciPy each chunk's product goes through a temporary of a few class rows).
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from . import _config, _kernels
+from .functional import _REDUCTIONS, _check_targets, _ignore_index, _loss_scalar, _nonnegative, _real
+
+__all__ = ["linear_cross_entropy", "LinearGrads"]
+
+#: The gradients of :func:`linear_cross_entropy`: ``inputs`` (N, D), ``classifier`` (C, D) and
+#: ``bias`` (C,) or None, of the inputs' dtype.
+LinearGrads = namedtuple("LinearGrads", ["inputs", "classifier", "bias"])
+
+#: The logits of one chunk take 1/32 of the whole batch's, but at least CHUNK_MIN_BYTES (products of
+#: fewer rows run far below BLAS's speed) and at most CHUNK_MAX_BYTES: the default chunk depends on
+#: N, C and the dtype only, so results are the same on any machine state and thread count.
+CHUNK_MIN_BYTES = 32 << 20
+CHUNK_MAX_BYTES = 256 << 20
+
+
+def default_chunk_size(n_rows, n_classes, dtype):
+    """The default number of rows per chunk: logits of 1/32 of the N x C logits' bytes, within
+    [``CHUNK_MIN_BYTES``, ``CHUNK_MAX_BYTES``] (at least one row, at most N)."""
+    row = max(n_classes, 1) * np.dtype(dtype).itemsize
+    budget = min(max(n_rows * row // 32, CHUNK_MIN_BYTES), CHUNK_MAX_BYTES)
+    return max(1, min(n_rows, budget // row))
+
+
+def _gemm(dtype):
+    """SciPy's BLAS ?gemm for ``dtype`` (c = alpha op(a) op(b) + beta c, in place for a Fortran c),
+    or None without SciPy."""
+    try:
+        from scipy.linalg import blas
+    except ImportError:
+        return None
+    return blas.sgemm if dtype == np.float32 else blas.dgemm
+
+
+def _add_product(d_w, g, x, first, gemm):
+    """d_w (C, D) += g.T @ x, with g (n, C) and x (n, D) C-contiguous; d_w = g.T @ x when first."""
+    if first:
+        np.matmul(g.T, x, out=d_w)
+    elif gemm is not None:
+        # d_w.T (D, C) is Fortran-ordered: c = x.T g + c, written in place
+        out = gemm(1.0, x.T, g.T, beta=1.0, c=d_w.T, trans_b=1, overwrite_c=1)
+        if not np.shares_memory(out, d_w):  # never with a Fortran c of the right dtype; if ever, still right
+            d_w[...] = out.T
+    else:
+        # blocks of classes, so that the temporary stays small (at most the chunk's logits)
+        block = max(1, min(d_w.shape[0], g.size // max(x.shape[1], 1)))
+        tmp = np.empty((block, d_w.shape[1]), d_w.dtype)
+        for c0 in range(0, d_w.shape[0], block):
+            c1 = min(d_w.shape[0], c0 + block)
+            np.matmul(g[:, c0:c1].T, x, out=tmp[: c1 - c0])
+            d_w[c0:c1] += tmp[: c1 - c0]
+
+
+def _float_matrix(a, name, ndim):
+    a = np.asarray(a)
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    return a
+
+
+def linear_cross_entropy(inputs, classifier, target, *, bias=None, weight=None, ignore_index=-100,
+                         reduction="mean", label_smoothing=0.0, z_loss=0.0, chunk_size=None, return_grad=False):
+    """Softmax cross-entropy of the logits ``inputs @ classifier.T + bias``, computed in chunks of
+    rows, so that the N x C logits never exist.
+
+    The result equals ``cross_entropy(inputs @ classifier.T + bias, target, ...)`` within the
+    package's accuracy bars (plus the matrix products' rounding allowance of
+    ``reference.TOLERANCES``). Each chunk's logits come out of one product into a reused buffer,
+    go through the fused cross-entropy kernel in place, and their gradient is folded into the
+    gradients of the inputs and the classifier at once.
+
+    Parameters
+    ----------
+    inputs : ndarray, shape (N, D)
+        The last hidden layer, float32 or float64.
+    classifier : ndarray, shape (C, D)
+        The weight of the output layer, in PyTorch's layout (one row per class), of the inputs'
+        dtype.
+    target : array_like of int, shape (N,)
+        Class indices (``ignore_index`` for rows that count for nothing).
+    bias : ndarray of shape (C,), optional
+        The output layer's bias, of the inputs' dtype.
+    weight, ignore_index, reduction, label_smoothing, z_loss
+        As in :func:`fastsoftmax.cross_entropy` (``weight``: one loss weight per class).
+    chunk_size : int, optional
+        Rows per chunk. The default is a fixed function of N, C and the dtype (logits of 1/32
+        of the N x C logits' bytes, within 32 MiB to 256 MiB), never of the thread count or the
+        free memory, so
+        results are bitwise the same on any machine state. Another chunk size changes the
+        last bits only.
+    return_grad : bool, default False
+        Also return the gradients, a :class:`LinearGrads`.
+
+    Returns
+    -------
+    loss : scalar of the inputs' dtype, or (N,) array for ``reduction="none"``
+    grads : LinearGrads(inputs, classifier, bias), with ``return_grad``
+        ``bias`` is None without a bias.
+
+    Notes
+    -----
+    Memory above the arguments and the returned gradients: one chunk's logits, its per-row
+    losses, and with the gradients a bias-sized sum. The classifier's gradient is accumulated
+    chunk after chunk with SciPy's BLAS ``?gemm`` (``beta = 1``) when SciPy is installed; without
+    it each chunk's product goes through a temporary no larger than the chunk's logits and is
+    added (one more pass over the classifier's gradient per chunk).
+    """
+    return _run(_prepare(inputs, classifier, target, bias, weight, ignore_index, reduction, label_smoothing, z_loss,
+                         chunk_size), return_grad)
+
+
+def _prepare(inputs, classifier, target, bias, weight, ignore_index, reduction, label_smoothing, z_loss, chunk_size):
+    """The validated arguments of the chunked pass (TypeError, ValueError, IndexError otherwise)."""
+    x = _float_matrix(inputs, "inputs", 2)
+    w = _float_matrix(classifier, "classifier", 2)
+    b = None if bias is None else _float_matrix(bias, "bias", 1)
+    dtype = x.dtype
+    if w.dtype != dtype or (b is not None and b.dtype != dtype):
+        raise TypeError("inputs, classifier and bias must have one dtype, got "
+                        + ", ".join(str(a.dtype) for a in (x, w, b) if a is not None))
+    n, d = x.shape
+    c = w.shape[0]
+    if w.shape[1] != d:
+        raise ValueError(f"classifier must have shape (C, D) with D = {d} (the inputs' columns), got {w.shape}")
+    if b is not None and b.shape != (c,):
+        raise ValueError(f"bias must have shape ({c},) (one per class), got {b.shape}")
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    label_smoothing = _real(label_smoothing, "label_smoothing")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    z_loss = _nonnegative(z_loss, "z_loss")
+    ignore_index = _ignore_index(ignore_index)
+    if weight is not None:
+        wt = np.asarray(weight)
+        if wt.dtype.kind not in "fiu":
+            raise TypeError(f"weight must be real numbers, got {wt.dtype}")
+        if wt.shape != (c,):
+            raise ValueError(f"weight must have shape ({c},) (one per class), got {wt.shape}")
+        weight = np.require(wt.astype(dtype, copy=False), requirements="CA")
+    if chunk_size is None:
+        chunk = default_chunk_size(n, c, dtype)
+    else:
+        chunk = _config.integer(chunk_size, "chunk_size")
+        if chunk < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk}")
+        chunk = min(chunk, max(n, 1))
+    target = np.asarray(target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"target must hold integer class indices, got {target.dtype}")
+    t, denom, checked = _check_targets(target, (n,), c, ignore_index, weight)
+    return (x, w, b, t, denom, checked, weight, ignore_index, reduction, label_smoothing, z_loss, chunk)
+
+
+def _run(args, return_grad, row_scale=None):
+    """The chunked pass over validated arguments (see linear_cross_entropy); ``row_scale`` (N,)
+    multiplies each row's gradient before the products (a loss object's per-row grad_output)."""
+    x, w, b, t, denom, checked, weight, ignore_index, reduction, label_smoothing, z_loss, chunk = args
+    n, d = x.shape
+    c = w.shape[0]
+    dtype = x.dtype
+    if reduction != "mean":
+        denom = 1.0
+    grad_scale = 1.0 / denom if denom != 0.0 else math.copysign(math.inf, denom)
+    x = np.require(x, requirements="CA")
+    if not (w.flags.c_contiguous or w.flags.f_contiguous) or not w.flags.aligned:
+        w = np.ascontiguousarray(w)  # once, rather than a copy in every chunk's product
+    loss_rows = np.empty(n, np.float64)
+    if return_grad:
+        d_x = np.empty((n, d), dtype)
+        d_w = np.empty((c, d), dtype) if n else np.zeros((c, d), dtype)
+        d_b = np.zeros(c, dtype) if b is not None else None
+        col = np.empty(c, dtype) if b is not None else None
+        gemm = _gemm(dtype)
+    total = 0.0
+    if n and c:
+        logits = np.empty((min(chunk, n), c), dtype)
+        for r0 in range(0, n, chunk):
+            r1 = min(n, r0 + chunk)
+            rows = logits[: r1 - r0]
+            xc = x[r0:r1]
+            np.matmul(xc, w.T, out=rows)
+            if b is not None:
+                rows += b
+            options = _kernels.CrossEntropyOptions(
+                target=t[r0:r1], weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+                grad_scale=grad_scale, z_loss=z_loss, targets_checked=checked)
+            view = rows.reshape(1, r1 - r0, c)
+            total += _kernels.cross_entropy(view, options, loss_rows[r0:r1], view if return_grad else None)
+            if return_grad:  # rows now hold d loss / d logits of the chunk
+                if row_scale is not None:
+                    rows *= row_scale[r0:r1, None]
+                np.matmul(rows, w, out=d_x[r0:r1])
+                _add_product(d_w, rows, xc, r0 == 0, gemm)
+                if b is not None:
+                    np.sum(rows, axis=0, out=col)
+                    d_b += col
+    else:
+        loss_rows.fill(0.0)  # no rows, or no classes: every target is then ignore_index
+        if return_grad:
+            d_x.fill(0)
+
+    if reduction == "none":
+        with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN losses are results
+            loss = loss_rows.astype(dtype)
+    elif reduction == "sum":
+        loss = _loss_scalar(total, dtype)
+    elif denom == 0.0:
+        loss = dtype.type(np.nan)  # every row ignored: 0 / 0, as cross_entropy
+    else:
+        loss = _loss_scalar(total / denom, dtype)
+    return (loss, LinearGrads(d_x, d_w, d_b)) if return_grad else loss
