@@ -496,9 +496,9 @@ class LinearCrossEntropyLoss(_FusedLoss):
                 raise TypeError(f"weight must be real numbers, got {weight.dtype}")
             if weight.ndim != 1:
                 raise ValueError(f"weight must have shape (C,) (one per class), got {weight.shape}")
-        # validated by the function itself, on one row of one dummy input (targets ignored)
+        # validated by the function itself, on a dummy input of no rows (no target to check)
         c = 1 if weight is None else weight.shape[0]
-        linear._prepare(np.zeros((1, 1)), np.zeros((c, 1)), np.zeros(1, np.int64), None, weight, ignore_index,
+        linear._prepare(np.zeros((0, 1)), np.zeros((c, 1)), np.zeros(0, np.int64), None, weight, ignore_index,
                         reduction, label_smoothing, z_loss, chunk_size)
         self.weight = weight
         self.ignore_index = ignore_index

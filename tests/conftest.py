@@ -425,6 +425,68 @@ def zloss_loss_allowance(logits, target, *, axis=-1, z_loss=0.0, reduction="mean
 # ----------------------------------------------------------------------------- shared test helpers
 
 
+def assert_linear_close(dtype, got, want, x, w, b, t, opts, grad_scale=1.0):
+    """linear_cross_entropy's ``(loss, LinearGrads)`` against the float64 composition's
+    (reference.linear_cross_entropy): the loss and gradient bars of reference.TOLERANCES, plus
+    the products' rounding allowance (``k`` the inner dimension, ``B`` the other operand) and
+    the logits' own rounding in the product over D carried into the loss and the gradient
+    (``opts``: the call's cross-entropy options; ``grad_scale``: a factor of the gradients, a
+    loss object's grad_output)."""
+    t_ = tol(dtype)
+    rel, u = t_["rel"], t_["unit_roundoff"]
+    n, d = x.shape
+    c = w.shape[0]
+    (loss, g), (loss_ref, g_ref) = got, want
+    x64, w64 = np.abs(x.astype(np.float64)), np.abs(w.astype(np.float64))
+    logits = x.astype(np.float64) @ w.astype(np.float64).T + (0 if b is None else b.astype(np.float64))
+    # the logits' rounding in the product over D, and the row factors of the gradient bar
+    logit_err = (rel + d * u) * 4 * (x64 @ w64.T)  # (N, C)
+    kw = {k: opts.get(k) for k in ("weight", "ignore_index", "reduction", "label_smoothing", "z_loss") if k in opts}
+    r = zloss_row_factor(logits, t, **kw)[:, 0] if n else np.zeros(0)  # (N,): 0 for ignored rows
+    # r holds the class weight for "mean"; for "sum" and "none" it is 1, and the row's loss is
+    # weighted by up to the largest class weight
+    cw = np.ones(max(c, 1)) if opts.get("weight") is None else np.abs(np.asarray(opts["weight"], np.float64))
+    wfac = 1.0 if opts.get("reduction", "mean") == "mean" or not cw.size else max(float(cw.max()), 1.0)
+    # a logit error e moves a row's loss by at most 2 e, times r (1 + 2 z (1 + |lse|) in it)
+    emax = np.max(logit_err, axis=1) if c else np.zeros(n)
+    row_loss_err = 2 * wfac * r * emax
+    assert np.asarray(loss).dtype == dtype
+    with np.errstate(invalid="ignore"):
+        if opts.get("reduction") == "none":
+            np.testing.assert_allclose(loss, loss_ref, rtol=rel, atol=rel + (np.max(row_loss_err) if n else 0))
+        else:
+            np.testing.assert_allclose(loss, loss_ref, rtol=rel, atol=rel + np.sum(row_loss_err))
+    for a in g:
+        assert a is None or a.dtype == dtype
+    # G's error from the logits' error: |d p| <= 2 p e, so sum_c |dG_nc| |B_c| <= r_n 4 e_n max|B|
+    e = r * 4 * wfac * emax  # (N,)
+
+    def close(got_, want_, bound, what):
+        err = np.abs(got_.astype(np.float64) - want_)
+        ok = (err <= bound) | (np.isnan(got_) & np.isnan(want_)) | (got_ == want_)
+        assert np.all(ok), f"{what}: worst err/bar {float(np.max(np.where(ok, 0, err / bound))):.3g}"
+
+    r = r * grad_scale  # the gradients' factor (the loss's bars above are unscaled)
+    e = e * grad_scale
+    rmax = float(np.max(r)) if r.size else 0.0
+    # d inputs = G @ W: k = C, B = W's rows
+    wmax = w64.max(axis=0) if c else np.zeros(d)
+    close(g.inputs, g_ref.inputs,
+          rel * (np.abs(g_ref.inputs) + rmax) + (rel + c * u) * 4 * wfac * r[:, None] * w64.sum(axis=0)[None, :]
+          + e[:, None] * wmax[None, :], "d inputs")
+    # d classifier = G.T @ x: k = N, B = the inputs' rows, each with its row's factor
+    close(g.classifier, g_ref.classifier,
+          rel * (np.abs(g_ref.classifier) + rmax) + (rel + n * u) * 4 * wfac * (r[:, None] * x64).sum(axis=0)[None, :]
+          + (e[:, None] * x64).sum(axis=0)[None, :], "d classifier")
+    if b is None:
+        assert g.bias is None
+    else:
+        close(g.bias, g_ref.bias, rel * (np.abs(g_ref.bias) + rmax) + (rel + n * u) * 4 * wfac * r.sum() + e.sum(),
+              "d bias")
+
+
+
+
 def fd_grad(f, x, h=1e-5):
     """Central differences of the scalar function f at x (float64), element by element."""
     g = np.zeros_like(x)

@@ -8,7 +8,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import linear, reference
 
-from conftest import fd_grad, kernel_threads, zloss_row_factor
+from conftest import assert_linear_close, fd_grad, kernel_threads
 
 TOL = reference.TOLERANCES
 
@@ -35,52 +35,6 @@ def _problem(dtype, seed, n=37, d=13, c=29, bias=True, weight=False, ignore=Fals
     return x, w, b, t, cw
 
 
-def _check(dtype, got, want, x, w, b, t, opts):
-    """The loss and the three gradients against the float64 composition."""
-    tol = TOL[np.dtype(dtype)]
-    rel, u = tol["rel"], tol["unit_roundoff"]
-    n, d = x.shape
-    c = w.shape[0]
-    (loss, g), (loss_ref, g_ref) = got, want
-    x64, w64 = np.abs(x.astype(np.float64)), np.abs(w.astype(np.float64))
-    logits = x.astype(np.float64) @ w.astype(np.float64).T + (0 if b is None else b.astype(np.float64))
-    # the logits' rounding in the product over D, and the row factors of the gradient bar
-    logit_err = (rel + d * u) * 4 * (x64 @ w64.T)  # (N, C)
-    kw = {k: opts.get(k) for k in ("weight", "ignore_index", "reduction", "label_smoothing", "z_loss") if k in opts}
-    r = zloss_row_factor(logits, t, **kw)[:, 0]  # (N,): 0 for ignored rows
-    cw = np.ones(c) if opts.get("weight") is None else np.asarray(opts["weight"])
-    spread = cw.max() / cw.min()
-    # a logit error e moves a row's loss by at most 2 e (1 + 2 z |lse|) times the weights' spread
-    row_loss_err = 2 * spread * r * np.max(logit_err, axis=1) * (1 if opts.get("reduction") == "mean" else 1)
-    assert np.asarray(loss).dtype == dtype
-    if opts.get("reduction") == "none":
-        np.testing.assert_allclose(loss, loss_ref, rtol=rel, atol=rel + np.max(row_loss_err) + 0)
-    else:
-        np.testing.assert_allclose(loss, loss_ref, rtol=rel, atol=rel + np.sum(row_loss_err))
-    for a in g:
-        assert a is None or a.dtype == dtype
-    # G's error from the logits' error: |d p| <= 2 p e, so sum_c |dG_nc| |B_c| <= r_n 4 e_n max|B|
-    e = r * 4 * spread * np.max(logit_err, axis=1)  # (N,)
-
-    def close(got_, want_, bound, what):
-        err = np.abs(got_.astype(np.float64) - want_)
-        assert np.all(err <= bound), f"{what}: worst err/bar {float(np.max(err / bound)):.3g}"
-
-    rmax = float(np.max(r)) if r.size else 0.0
-    # d inputs = G @ W: k = C, B = W's rows
-    close(g.inputs, g_ref.inputs,
-          rel * (np.abs(g_ref.inputs) + rmax) + (rel + c * u) * 4 * r[:, None] * w64.sum(axis=0)[None, :]
-          + e[:, None] * w64.max(axis=0)[None, :], "d inputs")
-    # d classifier = G.T @ x: k = N, B = the inputs' rows, each with its row's factor
-    close(g.classifier, g_ref.classifier,
-          rel * (np.abs(g_ref.classifier) + rmax) + (rel + n * u) * 4 * (r[:, None] * x64).sum(axis=0)[None, :]
-          + (e[:, None] * x64).sum(axis=0)[None, :], "d classifier")
-    if b is None:
-        assert g.bias is None
-    else:
-        close(g.bias, g_ref.bias, rel * (np.abs(g_ref.bias) + rmax) + (rel + n * u) * 4 * r.sum() + e.sum(), "d bias")
-
-
 def _options(opts, cw):
     kw = {k: v for k, v in opts.items() if k != "ignore"}
     if kw.get("weight"):
@@ -100,7 +54,7 @@ def test_against_the_unfused_composition(isa, dtype, chunk, k):
     kw = _options(opts, cw)
     got = fs.linear_cross_entropy(x, w, t, bias=b, chunk_size=chunk, return_grad=True, **kw)
     want = reference.linear_cross_entropy(x, w, t, bias=b, return_grad=True, **kw)
-    _check(dtype, got, want, x, w, b, t, kw)
+    assert_linear_close(dtype, got, want, x, w, b, t, kw)
     assert fs.linear_cross_entropy(x, w, t, bias=b, chunk_size=chunk, **kw).tobytes() == got[0].tobytes()
 
 
@@ -112,10 +66,10 @@ def test_chunk_sizes_and_the_classifier_sum_without_scipy(monkeypatch, dtype, ch
     x, w, b, t, _ = _problem(dtype, 11)
     want = reference.linear_cross_entropy(x, w, t, bias=b, return_grad=True)
     got = fs.linear_cross_entropy(x, w, t, bias=b, chunk_size=chunk, return_grad=True)
-    _check(dtype, got, want, x, w, b, t, {})
+    assert_linear_close(dtype, got, want, x, w, b, t, {})
     monkeypatch.setattr(linear, "_gemm", lambda dtype: None)
     plain = fs.linear_cross_entropy(x, w, t, bias=b, chunk_size=chunk, return_grad=True)
-    _check(dtype, plain, want, x, w, b, t, {})
+    assert_linear_close(dtype, plain, want, x, w, b, t, {})
     np.testing.assert_array_equal(plain[1].inputs, got[1].inputs)  # the same products but one
 
 
@@ -169,7 +123,7 @@ def test_layouts_and_empty_batches():
         np.testing.assert_array_equal(a, bb)
     # a Fortran-ordered classifier goes to BLAS transposed: other roundings, the same bars
     ref = reference.linear_cross_entropy(x, w, t, bias=b, return_grad=True)
-    _check(np.float64, fs.linear_cross_entropy(xs, np.asfortranarray(w), t, bias=b, return_grad=True), ref,
+    assert_linear_close(np.float64, fs.linear_cross_entropy(xs, np.asfortranarray(w), t, bias=b, return_grad=True), ref,
            x, w, b, t, {})
     loss, g = fs.linear_cross_entropy(np.zeros((0, 13)), w, np.zeros(0, np.int64), bias=b, return_grad=True)
     assert np.isnan(loss) and g.inputs.shape == (0, 13) and np.all(g.classifier == 0) and np.all(g.bias == 0)

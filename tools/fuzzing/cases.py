@@ -372,15 +372,16 @@ def backward_family(b, name):
 
 # ---- cross-entropy
 
-def ce_options(b, shape, ax, dtype, loss_object=False):
+def ce_options(b, shape, ax, dtype, loss_object=False, axis=True):
     """The cross-entropy options for logits ``x`` of ``shape`` with class axis ``ax``:
     (list of (keyword, source), target kind, weight source for the reference or None).
-    A loss object validates its options when it is made, whatever the targets."""
+    A loss object validates its options when it is made, whatever the targets. ``axis``:
+    whether the function takes one."""
     ndim = len(shape)
     C = shape[ax]
     batch = shape[:ax] + shape[ax + 1:]
     cdtype = "float32" if dtype == "float16" else dtype
-    kw = [("axis", b.axis_arg(ax, ndim))]
+    kw = [("axis", b.axis_arg(ax, ndim))] if axis else []
     # ignore_index
     form = b.pick(["default", "valid", "huge", "type"], [55, 35, 6, 4])
     ii_value = -100
@@ -871,6 +872,53 @@ def sampled(b):
                               nce=repr(name == "nce_loss")))
 
 
+def linear(b):
+    """linear_cross_entropy, or its loss object (backward with a scalar grad_output), with the
+    cross-entropy options of cross_entropy's cases (probability targets are refused here) and
+    chunk sizes."""
+    obj = b.chance(0.25)
+    dtype = b.pick(["float32", "float64", "float16", "mixed"], [47, 47, 3, 3])
+    if dtype in ("float16", "mixed"):
+        b.bad(TypeError)
+    xdtype = "float32" if dtype == "mixed" else dtype  # "mixed": float32 inputs, float64 classifier
+    wdtype = "float64" if dtype == "mixed" else dtype
+    n = b.size((((1, 40), 88), ((41, 300), 6), ((0, 0), 6)))
+    c = b.size((((1, 60), 70), ((61, 700), 25), ((0, 0), 5)))
+    d = b.integer(1, 24)
+    b.let("x", b.layout(b.values((n, d), xdtype, "normal"), 2, xdtype))
+    b.let("W", b.layout(b.values((c, d), wdtype, b.pick(["normal", "unit", "large"], [60, 25, 15])), 2, wdtype))
+    bias = b.chance(0.6)
+    if bias:
+        b.let("bb", b.layout(b.values((c,), wdtype, "normal"), 1, wdtype))
+    kw, t_kind, w_ref = ce_options(b, (n, c), 1, "float32" if dtype == "float16" else xdtype, loss_object=obj,
+                                   axis=False)
+    if t_kind == "prob":
+        b.bad(TypeError)  # class indices only
+    chunk = b.pick([None, "1", "3", str(max(n, 1)), "10**6", "0", "1.5", "np.int32(7)"], [45, 10, 12, 10, 8, 5, 5, 5])
+    if chunk == "0":
+        b.bad(ValueError)
+    elif chunk == "1.5":
+        b.bad(TypeError)
+    kw.append(("chunk_size", chunk))
+    bias_arg = "bb" if bias else None
+    go = None
+    if obj:
+        go = b.pick([None, "2.5", "np.float32(0.5)"])
+        kernel = [f"fn = {call('fs.LinearCrossEntropyLoss', [], kw)}",
+                  f"loss = {call('fn', ['x', 'W', 't'] + ([bias_arg] if bias else []))}",
+                  f"result = (loss, {call('fn.backward', [go] if go else [])})"]
+        return_grad = True
+    else:
+        return_grad = b.chance(0.65)
+        kernel = [f"result = {call('fs.linear_cross_entropy', ['x', 'W', 't'], [('bias', bias_arg)] + kw + [('return_grad', repr(return_grad))])}"]
+    ref_kw = [(k, w_ref if k == "weight" and v is not None else v) for k, v in kw if k != "chunk_size"]
+    ref = [f"result = {call('ref.linear_cross_entropy', ['x', 'W', 't'], [('bias', bias_arg)] + ref_kw + [('return_grad', repr(return_grad))])}"]
+    params = {k: v for k, v in ref_kw if v is not None}
+    params.update(x="x", W="W", t="t", bias=bias_arg or "None", weight=w_ref or "None", return_grad=repr(return_grad),
+                  grad_output=go or "1.0", dtype=repr(xdtype))
+    return b.case(call=kernel, ref_value=ref, oracle="linear", params=params)
+
+
 def sampler(b):
     """The candidate samplers of fastsoftmax.sampling."""
     kind = b.pick(["log_uniform", "uniform", "fixed_unigram", "unigram_object"], [30, 25, 20, 25])
@@ -986,6 +1034,7 @@ FAMILIES = (
     ("CrossEntropyLoss", cross_entropy_loss_object, 9),
     ("BCEWithLogitsLoss", bce_loss_object, 6),
     ("sampled", sampled, 9),
+    ("linear", linear, 8),
     ("sampler", sampler, 6),
     ("set_num_threads", set_num_threads, 2),
 )

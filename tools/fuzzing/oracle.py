@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 from fastsoftmax import _kernels, reference
+from fastsoftmax import linear as fs_linear
 
 _CONFTEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "tests", "conftest.py")
 
@@ -254,6 +255,31 @@ def sampled(result, expected, p):
         check(g.biases, rg.biases, n, n + grad_err, "grad biases")
 
 
+def linear(result, expected, p):
+    """linear_cross_entropy and LinearCrossEntropyLoss against the float64 composition, with the
+    test suite's bars (tests/conftest.py, assert_linear_close); ``p.grad_output`` scales the
+    reference's gradients (a loss object's backward)."""
+    dtype = np.dtype(p.dtype)
+    if not p.return_grad:
+        assert np.asarray(result).dtype == dtype, f"loss: dtype {np.asarray(result).dtype}, expected {dtype}"
+        result, expected = (result, None), (expected, None)
+    loss, g = result
+    loss_ref, g_ref = expected
+    if g is not None:
+        assert isinstance(g, fs_linear.LinearGrads), f"grads: a {type(g).__name__}, expected LinearGrads"
+        go = float(p.grad_output)
+        g_ref = type(g_ref)(*(None if a is None else a * go for a in g_ref))
+    opts = {k: getattr(p, k) for k in ("weight", "ignore_index", "reduction", "label_smoothing", "z_loss")
+            if hasattr(p, k)}
+    if g is None:  # the loss alone: the same bars, with gradients made up to pass
+        zeros = fs_linear.LinearGrads(np.zeros(p.x.shape), np.zeros(p.W.shape), None if p.bias is None
+                                      else np.zeros(p.W.shape[0]))
+        g, g_ref = (type(zeros)(*(None if a is None else a.astype(dtype) for a in zeros)), zeros)
+    scale = abs(float(p.grad_output))
+    bars.assert_linear_close(dtype, (loss, g), (loss_ref, g_ref), p.x, p.W, p.bias, np.asarray(p.t), opts,
+                             grad_scale=scale)
+
+
 def sampler(result, expected, p):
     """A candidate sampler's result: types, ranges, distinct candidates with ``unique``, and
     (when no draw can have been rejected) the expected counts of the reference's definition."""
@@ -287,6 +313,6 @@ def threads(result, expected, p):
 
 
 ORACLES = {f.__name__: f for f in (softmax, log_softmax, logsumexp, sigmoid, softmax_backward, log_softmax_backward,
-                                   cross_entropy, bce, sampled, sampler, threads)}
+                                   cross_entropy, bce, sampled, linear, sampler, threads)}
 #: the oracles that need no reference result
 WITHOUT_REFERENCE = {"sampler", "threads"}
