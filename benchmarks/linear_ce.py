@@ -18,8 +18,8 @@ The cases:
               G @ W, G.T @ x, G.sum(0)
   torch       F.linear + F.cross_entropy, backward (when PyTorch is installed)
   products    the three products alone, whole (x @ W.T, G @ W, G.T @ x with a preallocated G)
-  chunked     the three products chunk by chunk (ours' chunks) into preallocated buffers, the
-              classifier's gradient accumulated with SciPy's gemm (beta = 1) as ours does
+  chunked     the three products chunk by chunk (ours' chunks) into preallocated buffers, with
+              the BLAS ours uses (SciPy's gemm, the classifier's gradient with beta = 1)
 The bars (issue 15): small case, peak <= 1/16 of the N x C float32 logits and time <= 1.05x
 unfused and <= torch; large case, peak under 2 GB and time <= 1.1x chunked.
 """
@@ -95,16 +95,16 @@ def run_case(case, n, d, c, reps):
             return None, (g @ w, g.T @ x)
     elif case == "chunked":
         rows = np.empty((chunk, c), np.float32)
-        gemm = linear._gemm(np.float32)
+        blas = linear._products(w, np.float32)  # the BLAS ours uses (SciPy's when installed)
 
         def call():
             d_x, d_w = np.empty((n, d), np.float32), np.empty((c, d), np.float32)
             for r0 in range(0, n, chunk):
                 r1 = min(n, r0 + chunk)
                 blk = rows[: r1 - r0]
-                np.matmul(x[r0:r1], w.T, out=blk)
-                np.matmul(blk, w, out=d_x[r0:r1])
-                linear._add_product(d_w, blk, x[r0:r1], r0 == 0, gemm)
+                blas.logits(x[r0:r1], blk)
+                blas.d_inputs(blk, d_x[r0:r1])
+                blas.add_d_classifier(d_w, blk, x[r0:r1], r0 == 0)
             return None, (d_x, d_w)
     else:
         raise ValueError(case)

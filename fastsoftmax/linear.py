@@ -50,23 +50,61 @@ def _gemm(dtype):
     return blas.sgemm if dtype == np.float32 else blas.dgemm
 
 
-def _add_product(d_w, g, x, first, gemm):
-    """d_w (C, D) += g.T @ x, with g (n, C) and x (n, D) C-contiguous; d_w = g.T @ x when first."""
-    if first:
-        np.matmul(g.T, x, out=d_w)
-    elif gemm is not None:
-        # d_w.T (D, C) is Fortran-ordered: c = x.T g + c, written in place
-        out = gemm(1.0, x.T, g.T, beta=1.0, c=d_w.T, trans_b=1, overwrite_c=1)
-        if not np.shares_memory(out, d_w):  # never with a Fortran c of the right dtype; if ever, still right
-            d_w[...] = out.T
-    else:
-        # blocks of classes, so that the temporary stays small (at most the chunk's logits)
-        block = max(1, min(d_w.shape[0], g.size // max(x.shape[1], 1)))
+class _NumpyProducts:
+    """A chunk's three products with NumPy's ``matmul``. It cannot add into an array: each
+    chunk's classifier gradient goes through a temporary of a few class rows (at most the
+    chunk's logits) and is added, one more pass over the classifier's gradient."""
+
+    def __init__(self, w):
+        self.w = w
+
+    def logits(self, xc, out):
+        np.matmul(xc, self.w.T, out=out)
+
+    def d_inputs(self, g, out):
+        np.matmul(g, self.w, out=out)
+
+    def add_d_classifier(self, d_w, g, xc, first):
+        if first:
+            np.matmul(g.T, xc, out=d_w)
+            return
+        block = max(1, min(d_w.shape[0], g.size // max(xc.shape[1], 1)))
         tmp = np.empty((block, d_w.shape[1]), d_w.dtype)
         for c0 in range(0, d_w.shape[0], block):
             c1 = min(d_w.shape[0], c0 + block)
-            np.matmul(g[:, c0:c1].T, x, out=tmp[: c1 - c0])
+            np.matmul(g[:, c0:c1].T, xc, out=tmp[: c1 - c0])
             d_w[c0:c1] += tmp[: c1 - c0]
+
+
+class _ScipyProducts:
+    """A chunk's three products with SciPy's ``?gemm``, the classifier's gradient accumulated in
+    place (``beta = 1``). All three go to this one BLAS: NumPy's is another library with threads
+    of its own, which would spin beside SciPy's in every chunk. Every operand is passed as a
+    Fortran-ordered view (a C-ordered array is the transpose of one), so nothing is copied."""
+
+    def __init__(self, w, gemm):
+        self.gemm = gemm
+        # op(wa, trans=wt) is the classifier W (C, D): wa = W itself if Fortran-ordered, else W.T
+        self.wa, self.wt = (w, 0) if w.flags.f_contiguous and not w.flags.c_contiguous else (w.T, 1)
+
+    def _into(self, c, **kw):
+        out = self.gemm(1.0, c=c, overwrite_c=1, **kw)
+        if not np.shares_memory(out, c):  # not with a Fortran c of the right dtype; if ever, still right
+            c[...] = out
+
+    def logits(self, xc, out):  # out.T (C, n) = W @ xc.T
+        self._into(out.T, a=self.wa, b=xc.T, trans_a=self.wt)
+
+    def d_inputs(self, g, out):  # out.T (D, n) = W.T @ g.T
+        self._into(out.T, a=self.wa, b=g.T, trans_a=1 - self.wt)
+
+    def add_d_classifier(self, d_w, g, xc, first):  # d_w.T (D, C) = xc.T @ g (+ d_w.T)
+        self._into(d_w.T, a=xc.T, b=g.T, trans_b=1, beta=0.0 if first else 1.0)
+
+
+def _products(w, dtype):
+    gemm = _gemm(dtype)
+    return _NumpyProducts(w) if gemm is None else _ScipyProducts(w, gemm)
 
 
 def _float_matrix(a, name, ndim):
@@ -191,7 +229,7 @@ def _run(args, return_grad, row_scale=None):
         d_w = np.empty((c, d), dtype) if n else np.zeros((c, d), dtype)
         d_b = np.zeros(c, dtype) if b is not None else None
         col = np.empty(c, dtype) if b is not None else None
-        gemm = _gemm(dtype)
+    blas = _products(w, dtype)
     total = 0.0
     if n and c:
         logits = np.empty((min(chunk, n), c), dtype)
@@ -199,7 +237,7 @@ def _run(args, return_grad, row_scale=None):
             r1 = min(n, r0 + chunk)
             rows = logits[: r1 - r0]
             xc = x[r0:r1]
-            np.matmul(xc, w.T, out=rows)
+            blas.logits(xc, rows)
             if b is not None:
                 rows += b
             options = _kernels.CrossEntropyOptions(
@@ -210,8 +248,8 @@ def _run(args, return_grad, row_scale=None):
             if return_grad:  # rows now hold d loss / d logits of the chunk
                 if row_scale is not None:
                     rows *= row_scale[r0:r1, None]
-                np.matmul(rows, w, out=d_x[r0:r1])
-                _add_product(d_w, rows, xc, r0 == 0, gemm)
+                blas.d_inputs(rows, d_x[r0:r1])
+                blas.add_d_classifier(d_w, rows, xc, r0 == 0)
                 if b is not None:
                     np.sum(rows, axis=0, out=col)
                     d_b += col

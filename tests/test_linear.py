@@ -61,8 +61,8 @@ def test_against_the_unfused_composition(isa, dtype, chunk, k):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("chunk", [1, 5, 37, 100])
 def test_chunk_sizes_and_the_classifier_sum_without_scipy(monkeypatch, dtype, chunk):
-    """Chunks of 1 row, of a size that does not divide N, of N and beyond; the classifier's
-    gradient accumulated by SciPy's gemm and by the temporary of the fallback agree."""
+    """Chunks of 1 row, of a size that does not divide N, of N and beyond; with SciPy's gemm and
+    with NumPy's matmul (the classifier's gradient through a temporary)."""
     x, w, b, t, _ = _problem(dtype, 11)
     want = reference.linear_cross_entropy(x, w, t, bias=b, return_grad=True)
     got = fs.linear_cross_entropy(x, w, t, bias=b, chunk_size=chunk, return_grad=True)
@@ -70,17 +70,27 @@ def test_chunk_sizes_and_the_classifier_sum_without_scipy(monkeypatch, dtype, ch
     monkeypatch.setattr(linear, "_gemm", lambda dtype: None)
     plain = fs.linear_cross_entropy(x, w, t, bias=b, chunk_size=chunk, return_grad=True)
     assert_linear_close(dtype, plain, want, x, w, b, t, {})
-    np.testing.assert_array_equal(plain[1].inputs, got[1].inputs)  # the same products but one
 
 
-def test_scipy_gemm_adds_in_place():
-    """The classifier's gradient is one array, written by every chunk (no copy per chunk)."""
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_scipy_products_write_in_place(order):
+    """With SciPy, the three products write into the arrays given (no copy of an operand or a
+    result), for a classifier in either memory order."""
     pytest.importorskip("scipy")
-    x, w, b, t, _ = _problem(np.float32, 2, n=64, c=50, d=9)
-    d_w = np.zeros((50, 9), np.float32)
-    g = np.ones((64, 50), np.float32)
-    linear._add_product(d_w, g, x, False, linear._gemm(np.float32))
-    np.testing.assert_allclose(d_w, g.T @ x, rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((64, 9), dtype=np.float32)
+    w = np.asarray(rng.standard_normal((50, 9), dtype=np.float32), order=order)
+    g = rng.standard_normal((64, 50), dtype=np.float32)
+    p = linear._products(w, np.float32)
+    assert isinstance(p, linear._ScipyProducts)
+    logits, d_x, d_w = np.empty((64, 50), np.float32), np.empty((64, 9), np.float32), np.empty((50, 9), np.float32)
+    p.logits(x, logits)
+    p.d_inputs(g, d_x)
+    p.add_d_classifier(d_w, g[:30], x[:30], True)
+    p.add_d_classifier(d_w, g[30:], x[30:], False)
+    np.testing.assert_allclose(logits, x @ w.T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d_x, g @ w, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d_w, g.T @ x, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
