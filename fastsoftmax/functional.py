@@ -7,6 +7,7 @@ kernel of :mod:`fastsoftmax._kernels` (which calls the C function of the same
 name in ``src/``).  Nothing here loops over rows.
 """
 
+import functools
 import math
 import numbers
 import operator
@@ -24,6 +25,22 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 # ---------------------------------------------------------------- helpers
+
+def _takes_axis(f):
+    """``f``, whose class axis is ``axis=``, with a hint for PyTorch's ``dim=`` in the TypeError
+    of an unexpected keyword (nothing is checked on a call that binds)."""
+    @functools.wraps(f)
+    def call(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except TypeError as exc:
+            if "dim" in kwargs and "'dim'" in str(exc):
+                name = f.__qualname__.replace(".__init__", "")
+                raise TypeError(f"{name}() got an unexpected keyword argument 'dim': the axis is "
+                                "axis= here (PyTorch's dim=)") from None
+            raise
+    return call
+
 
 def _float_array(x, name, half=True, scalar=False):
     """x as an ndarray of float32 or float64 (or float16 when ``half``), or
@@ -170,6 +187,7 @@ def _softmax_impl(x, axis, out, log):
     return _map_rows(lambda xv, ov: _kernels.softmax(xv, ov, log), [x], out, axis)
 
 
+@_takes_axis
 def softmax(x, axis=-1, *, out=None):
     """Softmax along ``axis``: ``exp(x - max) / sum(exp(x - max))``.
 
@@ -193,6 +211,7 @@ def softmax(x, axis=-1, *, out=None):
     return _softmax_impl(x, axis, out, False)
 
 
+@_takes_axis
 def log_softmax(x, axis=-1, *, out=None):
     """Log-softmax along ``axis``: ``x - logsumexp(x)``, computed as
     ``(x - max) - log(sum(exp(x - max)))`` so that large logits lose no digits.
@@ -202,6 +221,7 @@ def log_softmax(x, axis=-1, *, out=None):
     return _softmax_impl(x, axis, out, True)
 
 
+@_takes_axis
 def logsumexp(x, axis=-1):
     """``log(sum(exp(x)))`` along ``axis``, without overflow.
 
@@ -240,6 +260,14 @@ def _row(k, batch_shape):
     return k if len(batch_shape) == 1 else tuple(int(r) for r in np.unravel_index(k, batch_shape))
 
 
+def _layout_hint(target_shape, logits_shape, axis):
+    """A hint for class-index targets whose shape fits the class axis 1 (PyTorch's layout
+    (N, C, d1, ...)) when another axis was given, or ''."""
+    if len(logits_shape) >= 3 and axis != 1 and tuple(target_shape) == logits_shape[:1] + logits_shape[2:]:
+        return "; with PyTorch's layout (N, C, d1, ...) the classes are on axis 1: pass axis=1"
+    return ""
+
+
 def _check_targets(target, batch_shape, n_classes, ignore_index, weight):
     """Class-index targets as a contiguous int64 vector in row order, the
     denominator of the "mean" reduction (the number of targets not ignored, or
@@ -276,6 +304,7 @@ def _loss_scalar(value, dtype):
     return dtype.type(value)
 
 
+@_takes_axis
 def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, z_loss=0.0, return_grad=False, out=None):
     """Softmax cross-entropy with the semantics of ``torch.nn.functional.cross_entropy``.
@@ -357,12 +386,20 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     target = np.asarray(target)
     if target.dtype.kind in "iu":
         index_targets = True
+        if target.shape != batch_shape:
+            raise ValueError(f"class-index target must have shape {batch_shape} (logits without the class axis "
+                             f"{axis}), got {target.shape}{_layout_hint(target.shape, logits.shape, axis)}")
         t, index_denom, targets_checked = _check_targets(target, batch_shape, n_classes, ignore_index, weight)
         prob = None
     elif target.dtype.kind == "f":
         index_targets = False
         if target.shape != logits.shape:
-            raise ValueError(f"probability target must have the logits' shape {logits.shape}, got {target.shape}")
+            hint = ""
+            if target.shape == batch_shape:
+                hint = ("; class indices must have an integer dtype (target.astype(np.int64)); float targets "
+                        "are class probabilities")
+            raise ValueError(f"probability target must have the logits' shape {logits.shape}, got "
+                             f"{target.shape}{hint}")
         prob = target.astype(cdtype, copy=not target.flags.aligned)
         t = None
         targets_checked = False
@@ -588,6 +625,7 @@ def _backward_impl(y, grad_output, axis, out, log):
     return _map_rows(lambda yv, gv, ov: _kernels.softmax_backward(yv, gv, ov, log), [y, g], out, axis)
 
 
+@_takes_axis
 def softmax_backward(probs, grad_output, axis=-1, *, out=None):
     """Vector-Jacobian product of :func:`softmax`: the gradient with respect
     to the logits, given ``probs = softmax(x, axis)`` and the gradient
@@ -602,6 +640,7 @@ def softmax_backward(probs, grad_output, axis=-1, *, out=None):
     return _backward_impl(probs, grad_output, axis, out, False)
 
 
+@_takes_axis
 def log_softmax_backward(log_probs, grad_output, axis=-1, *, out=None):
     """Vector-Jacobian product of :func:`log_softmax`, given
     ``log_probs = log_softmax(x, axis)`` and ``grad_output``::

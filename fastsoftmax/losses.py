@@ -146,7 +146,8 @@ class _FusedLoss:
     # ------------------------------------------------------------------ helpers
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._repr_options().items())
+        with np.printoptions(threshold=8, edgeitems=3):  # a long weight array shows its ends only
+            args = ", ".join(f"{k}={v!r}" for k, v in self._repr_options().items())
         return f"{type(self).__name__}({args})"
 
     def _repr_options(self):
@@ -257,7 +258,8 @@ class CrossEntropyLoss(_FusedLoss):
     _defaults = dict(axis=-1, weight=None, ignore_index=-100, reduction="mean",
                      label_smoothing=0.0, z_loss=0.0)
 
-    def __init__(self, *, axis=-1, weight=None, ignore_index=-100, reduction="mean",
+    @functional._takes_axis
+    def __init__(self, weight=None, *, axis=-1, ignore_index=-100, reduction="mean",
                  label_smoothing=0.0, z_loss=0.0):
         super().__init__()
         axis = _check_int_axis(axis)
@@ -358,7 +360,7 @@ class BCEWithLogitsLoss(_FusedLoss):
 
     _defaults = dict(weight=None, pos_weight=None, reduction="mean")
 
-    def __init__(self, *, weight=None, pos_weight=None, reduction="mean"):
+    def __init__(self, weight=None, *, pos_weight=None, reduction="mean"):
         super().__init__()
         if weight is not None:
             weight = np.asarray(weight)
@@ -487,7 +489,7 @@ class LinearCrossEntropyLoss(_FusedLoss):
     _defaults = dict(weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
                      chunk_size=None)
 
-    def __init__(self, *, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
                  chunk_size=None):
         super().__init__()
         if weight is not None:

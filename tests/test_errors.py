@@ -273,3 +273,34 @@ def test_axis_must_be_an_integer(impl):
         assert getattr(impl, fn)(x, np.int64(0)).shape[0] in (3, 4)  # NumPy integers are fine
     with pytest.raises(TypeError):
         impl.cross_entropy(x, np.zeros(3, np.int64), axis=1.0)
+
+
+# ---------------------------------------------------------------- hints for PyTorch users
+
+@pytest.mark.parametrize("call", [
+    lambda: fs.softmax(np.zeros((2, 3)), dim=1),
+    lambda: fs.log_softmax(np.zeros((2, 3)), dim=1),
+    lambda: fs.logsumexp(np.zeros((2, 3)), dim=1),
+    lambda: fs.cross_entropy(np.zeros((2, 3)), np.zeros(2, np.int64), dim=1),
+    lambda: fs.CrossEntropyLoss(dim=1),
+])
+def test_dim_is_axis_here(call):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'dim': the axis is axis= here"):
+        call()
+
+
+def test_other_unexpected_keywords_keep_python_s_message():
+    with pytest.raises(TypeError, match=r"softmax\(\) got an unexpected keyword argument 'axes'$"):
+        fs.softmax(np.zeros(3), axes=0)
+
+
+def test_hint_for_float_class_indices():
+    with pytest.raises(ValueError, match=r"class indices must have an integer dtype"):
+        fs.cross_entropy(np.zeros((4, 3)), np.array([0.0, 1.0, 2.0, 1.0]))
+
+
+def test_hint_for_pytorch_s_layout():
+    """(N, C, d) logits with (N, d) targets and the default last axis: pass axis=1."""
+    with pytest.raises(ValueError, match=r"PyTorch's layout \(N, C, d1, ...\) the classes are on axis 1"):
+        fs.cross_entropy(np.zeros((4, 3, 5)), np.zeros((4, 5), np.int64))
+    assert fs.cross_entropy(np.zeros((4, 3, 5)), np.zeros((4, 5), np.int64), axis=1) == pytest.approx(np.log(3))

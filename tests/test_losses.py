@@ -361,7 +361,7 @@ def test_cross_entropy_loss_option_errors_known_only_at_the_call(rng):
         with pytest.raises(TypeError, match="unexpected keyword"):
             CrossEntropyLoss(**{forbidden: None})
     with pytest.raises(TypeError):
-        CrossEntropyLoss(-1)  # keyword-only options
+        CrossEntropyLoss(np.ones(3), -1)  # the weight is the only positional option (as in PyTorch)
     # the class count and the axis range depend on the logits: checked at the call
     loss_fn = CrossEntropyLoss(weight=np.ones(4))
     logits, target, _ = _ce_inputs(rng, (5, 3), -1, "index", {}, np.float64)
@@ -560,3 +560,16 @@ def test_docstring_examples_run(obj):
         runner.run(t)
     result = runner.summarize(verbose=False)
     assert result.failed == 0
+
+
+def test_weight_is_the_first_positional_option():
+    """PyTorch's CrossEntropyLoss(w) and BCEWithLogitsLoss(w): the weight comes first."""
+    w = np.array([1.0, 2.0, 3.0])
+    assert CrossEntropyLoss(w).weight is w or np.array_equal(CrossEntropyLoss(w).weight, w)
+    assert repr(CrossEntropyLoss(w, label_smoothing=0.1)) == repr(CrossEntropyLoss(weight=w, label_smoothing=0.1))
+    assert repr(BCEWithLogitsLoss(w)) == repr(BCEWithLogitsLoss(weight=w))
+
+
+def test_repr_of_a_long_weight_is_compact():
+    r = repr(BCEWithLogitsLoss(pos_weight=np.ones(5000)))
+    assert r.startswith("BCEWithLogitsLoss(pos_weight=array([1., 1., 1., ..., 1., 1., 1.]") and len(r) < 100
