@@ -4,8 +4,8 @@ from numpy.typing import ArrayLike
 
 from ._typing import Axis, FloatArray, Floating, Reduction
 from .linear import LinearGrads
-from .sampled import SampledGrads, Sampler
-from .sampling import Candidates, Seed
+from .sampled import SampledGrads, _Sampler
+from .sampling import _Candidates, _Seed
 
 __all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "SampledSoftmaxLoss", "NCELoss", "LinearCrossEntropyLoss"]
 
@@ -53,17 +53,20 @@ class _SampledLoss:
     num_true: int
     remove_accidental_hits: bool
     subtract_log_q: bool
-    sampler: Sampler
+    sampler: _Sampler
     unique: bool
     reduction: Reduction
     def __init__(self, num_sampled: int, num_classes: int, *, num_true: int = 1, remove_accidental_hits: bool = True,
-                 subtract_log_q: bool = True, sampler: Sampler = "log_uniform", unique: bool = True, rng: Seed = None,
+                 subtract_log_q: bool = True, sampler: _Sampler = "log_uniform", unique: bool = True, rng: _Seed = None,
                  reduction: Reduction = "mean") -> None: ...
     def forward(self, weights: ArrayLike, biases: ArrayLike | None, labels: ArrayLike, inputs: ArrayLike,
-                sampled_values: Candidates | None = None) -> Any: ...
+                sampled_values: _Candidates | None = None) -> Any: ...
     def __call__(self, weights: ArrayLike, biases: ArrayLike | None, labels: ArrayLike, inputs: ArrayLike,
-                 sampled_values: Candidates | None = None) -> Any: ...
+                 sampled_values: _Candidates | None = None) -> Any: ...
     def backward(self, grad_output: ArrayLike = 1.0) -> SampledGrads: ...
 
 class SampledSoftmaxLoss(_SampledLoss): ...
-class NCELoss(_SampledLoss): ...
+
+class NCELoss(_SampledLoss):
+    def __init__(self, num_sampled: int, num_classes: int, *, remove_accidental_hits: bool = False,
+                 **options: Any) -> None: ...

@@ -3,6 +3,8 @@ assert_type lines pin the types the overloads give (a loss scalar, an array for
 reduction="none", a tuple with return_grad=True), and catches PyTorch's dim=."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -35,3 +37,15 @@ def test_mypy_catches_a_wrong_keyword(tmp_path):
                    "fs.cross_entropy(np.zeros((2, 3)), np.zeros(2, np.int64), dim=1)\n")
     out, status = _mypy(str(bad), tmp_path / "cache")
     assert status == 1 and 'Unexpected keyword argument "dim"' in out, out
+
+
+def test_stubs_match_the_runtime():
+    """mypy's stubtest: every stubbed name exists at run time with the stub's parameters and
+    defaults (the private type aliases of fastsoftmax/_typing.py allowed)."""
+    pytest.importorskip("mypy.stubtest")
+    env = dict(os.environ, MYPYPATH=os.path.abspath(ROOT))
+    run = subprocess.run([sys.executable, "-m", "mypy.stubtest", "fastsoftmax", "--ignore-missing-stub",
+                          "--mypy-config-file", os.path.join(TYPING, "mypy.ini"),
+                          "--allowlist", os.path.join(TYPING, "stubtest_allowlist.txt")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -1,8 +1,9 @@
-# Shared aliases of the stubs (not a runtime module).
+"""Type aliases of the package's stubs (fastsoftmax/*.pyi); not imported at run time."""
+
 from typing import Any, Literal, SupportsIndex
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 Floating = np.floating[Any]
 FloatArray = NDArray[np.floating[Any]]
