@@ -364,6 +364,10 @@ def main(argv=None):
     print("fastsoftmax self-check", flush=True)
     for line in bench.machine_header(libraries=()):
         print(line, flush=True)
+    warning = bench.busy_warning(consequence="timings (python -m fastsoftmax bench) would be slower and noisier "
+                                             "than on an idle machine")
+    if warning:
+        print(warning, flush=True)
     print(flush=True)
     try:
         ok = run_checks()

@@ -3,9 +3,10 @@
 Times ``softmax`` and the fused cross-entropy forward+backward (index targets, mean
 reduction) on a few shapes against a plain NumPy implementation and, when they are
 importable, PyTorch (CPU) and JAX, and prints each time with how many times faster or
-slower fastsoftmax is.  A measurement is the best of several calls after a warm-up call.
-It writes no file unless ``--save FILE`` asks for one, and warns when the machine's load
-average says other programs are using it.
+slower fastsoftmax is.  Each time is the median of interleaved rounds (every implementation
+once per round), each round the median of several calls after a warm-up call.  It writes no
+file unless ``--save FILE`` asks for one, and warns when other programs are using the machine
+(a short calibration of the CPU share this process gets now, and the load average).
 
 The timing and machine-description helpers here are also what the benchmark suite in
 the source checkout (``benchmarks/``) builds on, and its NumPy and PyTorch softmax and
@@ -27,6 +28,7 @@ __all__ = ["main", "Timing", "measure", "parse_shapes", "shape_str", "make_input
            "numpy_softmax", "numpy_cross_entropy", "torch_softmax", "torch_cross_entropy", "speed_words"]
 
 DEFAULT_SHAPES = "65536x10,4096x1000,512x32000"
+ROUNDS = 5  # interleaved rounds of every implementation
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                      "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -341,14 +343,56 @@ def speed_words(t_fastsoftmax, t_other):
     return "%.1fx slower" % (t_fastsoftmax / t_other)
 
 
-def busy_warning(load=None, cpus=None):
-    """A warning line when the 1-minute load average is at least half the available CPUs, else None."""
+def cpu_availability(seconds=0.1, cpus=None):
+    """The share of the CPUs this process gets now (0 to 1): one thread per available CPU runs
+    NumPy work that releases the GIL for about ``seconds``, and their CPU time is set against
+    the wall time. Unlike the load average (a mean over the last minute), it sees a machine that
+    became busy a moment ago."""
+    import threading
+
+    n = available_cpus() if cpus is None else cpus
+    a = np.ones(1 << 16)
+    b = np.empty_like(a)
+    used = [0.0] * n
+    start = threading.Barrier(n + 1)
+
+    def spin(k):
+        start.wait()
+        c0 = time.thread_time()
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            np.sqrt(a, out=b)
+        used[k] = time.thread_time() - c0
+
+    threads = [threading.Thread(target=spin, args=(k,), daemon=True) for k in range(n)]
+    for t in threads:
+        t.start()
+    w0 = time.perf_counter()
+    start.wait()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - w0
+    return max(0.0, min(1.0, sum(used) / (wall * n))) if wall > 0 else 1.0
+
+
+_TIMES_NOISY = "the times are slower and noisier than on an idle machine, and the ratios less reliable"
+
+
+def busy_warning(load=None, cpus=None, availability=None, consequence=_TIMES_NOISY):
+    """A warning line when other programs are using the machine, else None: this process got
+    under 80% of the CPUs in a short calibration now (:func:`cpu_availability`), or the 1-minute
+    load average is at least half the available CPUs."""
     load = load_average() if load is None else load
     cpus = available_cpus() if cpus is None else cpus
-    if not load >= 0.5 * cpus:
-        return None
-    return ("WARNING: the load average is %.2f on %d CPU%s: other programs are using this machine, so the "
-            "times are likely slower and noisier than on an idle one" % (load, cpus, "" if cpus == 1 else "s"))
+    availability = cpu_availability(cpus=cpus) if availability is None else availability
+    plural = "" if cpus == 1 else "s"
+    if availability < 0.8:
+        return ("WARNING: other programs are using this machine now: a short calibration got %.0f%% of %d CPU%s "
+                "(load average %.2f), so %s" % (100 * availability, cpus, plural, load, consequence))
+    if load >= 0.5 * cpus:
+        return ("WARNING: the load average is %.2f on %d CPU%s: other programs are using this machine, so %s"
+                % (load, cpus, plural, consequence))
+    return None
 
 
 def _parser(prog):
@@ -365,7 +409,7 @@ def _parser(prog):
                    help="limit fastsoftmax, PyTorch and NumPy's BLAS to N threads (default: each library's own "
                         "default; JAX always keeps its own)")
     p.add_argument("--budget", type=float, default=0.25, metavar="SEC",
-                   help="about how long to time each row, 3 to 50 calls (default: %(default)s)")
+                   help="about how long to time each row, over %d rounds (default: %%(default)s)" % ROUNDS)
     p.add_argument("--save", default=None, metavar="FILE", help="also write the report to FILE")
     return p
 
@@ -405,8 +449,8 @@ def main(argv=None, prog="python -m fastsoftmax bench", out=None):
     if warning:
         say(warning)
     skipped = ["%s (%s)" % (name, how) for name, how in competitors if isinstance(how, str)]
-    say("time: best of 3-50 calls after a warm-up call, about %.2g s per row (JAX: jit-compiled, on arrays "
-        "already in JAX)" % args.budget)
+    say("time: the median of %d interleaved rounds (each the median of 1-50 calls after a warm-up call), about "
+        "%.2g s per row (JAX: jit-compiled, on arrays already in JAX)" % (ROUNDS, args.budget))
     if skipped:
         say("not compared: " + ", ".join(skipped))
     say()
@@ -433,16 +477,29 @@ def _run_shape(fs, shape, dtype, competitors, budget, say):
             except Exception as exc:  # e.g. JAX cannot compile here: report it on each row
                 impls[name] = exc
     for opname, op in (("softmax", "softmax"), ("cross-entropy forward+backward", "ce")):
-        base = None
-        for name, fns in impls.items():
-            try:
-                if isinstance(fns, Exception):
-                    raise fns
-                tm = measure(fns[op], budget=budget)
-            except Exception as exc:  # a library that cannot run this case: say so and go on
+        # ROUNDS interleaved rounds (every implementation once per round), so that a change in the
+        # machine's load meets all of them; each time is the median of the rounds' medians
+        rounds = {}
+        failed = {}
+        for r in range(ROUNDS):
+            for name, fns in impls.items():
+                if name in failed:
+                    continue
+                try:
+                    if isinstance(fns, Exception):
+                        raise fns
+                    first = rounds.get(name)
+                    tm = measure(fns[op], budget=budget / ROUNDS) if not first else measure(fns[op], repeats=first[0].n)
+                except Exception as exc:  # a library that cannot run this case: say so and go on
+                    failed[name] = exc
+                    continue
+                rounds.setdefault(name, []).append(tm)
+        base = statistics.median(t.median for t in rounds["fastsoftmax"]) if "fastsoftmax" in rounds else None
+        for name in impls:
+            if name in failed:
+                exc = failed[name]
                 say("%-32s %-12s %-14s failed: %s: %s" % (opname, shape_str(shape), name, type(exc).__name__, exc))
                 continue
-            if name == "fastsoftmax":
-                base = tm.best
-            words = speed_words(base, tm.best) if base and name != "fastsoftmax" else ""
-            say(("%-32s %-12s %-14s %10.3f   %s" % (opname, shape_str(shape), name, tm.best * 1e3, words)).rstrip())
+            med = statistics.median(tm.median for tm in rounds[name])
+            words = speed_words(base, med) if base and name != "fastsoftmax" else ""
+            say(("%-32s %-12s %-14s %10.3f   %s" % (opname, shape_str(shape), name, med * 1e3, words)).rstrip())

@@ -69,10 +69,18 @@ def test_speed_words(t_fs, t_other, words):
 
 
 def test_busy_warning():
-    assert bench.busy_warning(load=0.4, cpus=2) is None
-    assert bench.busy_warning(load=float("nan"), cpus=2) is None
-    assert bench.busy_warning(load=1.0, cpus=2).startswith("WARNING: the load average is 1.00 on 2 CPUs: ")
-    assert "on 1 CPU:" in bench.busy_warning(load=3.0, cpus=1)
+    assert bench.busy_warning(load=0.4, cpus=2, availability=0.97) is None
+    assert bench.busy_warning(load=float("nan"), cpus=2, availability=0.97) is None
+    assert bench.busy_warning(load=1.0, cpus=2, availability=0.97).startswith(
+        "WARNING: the load average is 1.00 on 2 CPUs: other programs are using this machine, so the times are")
+    assert "on 1 CPU:" in bench.busy_warning(load=3.0, cpus=1, availability=0.97)
+    # the calibration sees a machine that became busy now, before the load average does
+    assert bench.busy_warning(load=0.1, cpus=2, availability=0.5).startswith(
+        "WARNING: other programs are using this machine now: a short calibration got 50% of 2 CPUs")
+
+
+def test_cpu_availability_is_a_share():
+    assert 0.0 <= bench.cpu_availability(seconds=0.02) <= 1.0
 
 
 def _bench(monkeypatch, tmp_path, *argv, load=0.0, times=None):
@@ -80,6 +88,7 @@ def _bench(monkeypatch, tmp_path, *argv, load=0.0, times=None):
     given in the order the rows are measured (fastsoftmax first for each operation)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(bench, "load_average", lambda: load)
+    monkeypatch.setattr(bench, "cpu_availability", lambda **kw: 1.0)
     if times is not None:
         queue = list(times)
 
@@ -96,7 +105,7 @@ def _bench(monkeypatch, tmp_path, *argv, load=0.0, times=None):
 def test_bench_rows_and_their_wording(monkeypatch, tmp_path):
     n = 1 + sum(1 for _, how in bench._competitors(np.float32) if callable(how))  # rows per operation
     pattern = [2.0, 6.0, 1.0, 2.6][:n]  # fastsoftmax, then 3x its time, half of it, 1.3x
-    status, text = _bench(monkeypatch, tmp_path, times=pattern * 4)
+    status, text = _bench(monkeypatch, tmp_path, times=pattern * bench.ROUNDS * 4)  # interleaved rounds
     assert status == 0
     rows = [m.groups() for m in map(ROW.match, text.splitlines()) if m]
     assert len(rows) == 4 * n, text  # 2 shapes x 2 operations
