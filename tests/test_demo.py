@@ -30,9 +30,10 @@ EPOCH_LINE = re.compile(r"^  epoch +(\d+)/(\d+)  train loss (\d+\.\d{4}) / (\d+\
 VERDICT_LINE = re.compile(r"^-- (.+): final test (accuracy|macro-F1) fastsoftmax (\d+\.\d\d)%, NumPy (\d+\.\d\d)%: "
                           r"(MATCH|MISMATCH) \((.*)\)$")
 TIME_LINE = re.compile(r"^-- (.+): time in the loss \(fwd\+bwd\): fastsoftmax (\d+\.\d{3}) s, NumPy (\d+\.\d{3}) s: "
-                       r"fastsoftmax \d+\.\dx (faster|slower) \(whole training steps \d+\.\d\d s vs \d+\.\d\d s\)$")
-SUMMARY_ROW = re.compile(r"^(softmax regression|MLP \(\d+ hidden\)) +(\d+\.\d\d)% +(\d+\.\d\d)%  (yes|NO) +"
-                         r"\d+\.\d{3} s +\d+\.\d{3} s +\d+\.\dx$")
+                       r"fastsoftmax (?:\d+\.\dx (?:faster|slower)|too short to compare) "
+                       r"\(whole training steps \d+\.\d\d s vs \d+\.\d\d s\)$")
+SUMMARY_ROW = re.compile(r"^(softmax regression|logistic regression|MLP \(\d+ hidden\)) +(\d+\.\d\d)% +(\d+\.\d\d)%  "
+                         r"(yes|NO) +\d+\.\d{3} s +\d+\.\d{3} s   (?:\d+\.\dx (?:faster|slower)|too short to compare)$")
 
 SAMPLED_ROW = re.compile(r"^ +(\d+) +(\d+\.\d{4}) +(\d+\.\d{4}) +(\d+\.\d{4}) +([+-]\d+\.\d\d)% +(\d+\.\d\d)% +"
                          r"(\d+\.\d\d)% +(\d+\.\d\d) +(\d+\.\d\d)$")
