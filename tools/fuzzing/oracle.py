@@ -152,10 +152,13 @@ def cross_entropy(result, expected, p):
         grad, grad_ref = np.where(rows, 0.0, grad).astype(x.dtype), np.where(rows, 0.0, grad_ref)
     r = bars.zloss_row_factor(x, p.target, **options)
     # README, "Semantics": a row whose z-loss coefficient 2 z w |lse| (times the reduction's
-    # factor) is beyond the double range has inf or NaN in its gradient; left out here
-    with np.errstate(invalid="ignore"):
+    # factor) is beyond the double range has inf or NaN in its gradient; left out here (r holds
+    # the class weight for "mean" only: the largest one bounds w for "sum" and "none")
+    w = np.abs(np.asarray(p.weight, np.float64)) if p.weight is not None else np.ones(1)
+    wmax = max(1.0, float(np.max(w))) if w.size else 1.0
+    with np.errstate(invalid="ignore", over="ignore"):
         lse = np.expand_dims(reference.logsumexp(x.astype(np.float64), p.axis), ax)
-    beyond = np.broadcast_to(np.isinf(r) & np.isfinite(lse), x.shape)
+        beyond = np.broadcast_to(np.isinf(r * wmax) & np.isfinite(lse), x.shape)
     if np.any(beyond):
         grad, grad_ref, r = (np.where(beyond, 0.0, a) for a in (grad, grad_ref, np.broadcast_to(r, x.shape)))
     go = np.abs(p.grad_output)
