@@ -497,8 +497,9 @@ def _run_shape(fs, shape, dtype, competitors, budget, say):
         base = statistics.median(t.median for t in rounds["fastsoftmax"]) if "fastsoftmax" in rounds else None
         for name in impls:
             if name in failed:
-                exc = failed[name]
-                say("%-32s %-12s %-14s failed: %s: %s" % (opname, shape_str(shape), name, type(exc).__name__, exc))
+                error = failed[name]
+                say("%-32s %-12s %-14s failed: %s: %s" % (opname, shape_str(shape), name, type(error).__name__,
+                                                          error))
                 continue
             med = statistics.median(tm.median for tm in rounds[name])
             words = speed_words(base, med) if base and name != "fastsoftmax" else ""

@@ -176,8 +176,40 @@ def _map_rows(kernel, inputs, out, axis):
     return out
 
 
+def _numeric_array(x, name):
+    """``x`` as an ndarray for softmax, log_softmax and logsumexp: float16/32/64 as it is,
+    integers, bools and lists of them in float64 (as SciPy computes them); TypeError for other
+    dtypes."""
+    a = np.asarray(x)
+    if a.dtype.kind in "biu":
+        a = a.astype(np.float64)
+    return _float_array(a, name, scalar=True)
+
+
+def _axes(axis, ndim):
+    """``axis`` (an int, a tuple of ints, or None for all) as a sorted tuple of distinct axes in
+    [0, ndim), or TypeError / AxisError / ValueError."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, tuple):
+        axes = tuple(_axis(a, ndim) for a in axis)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"repeated axis in {axis!r}")
+        return tuple(sorted(axes))
+    return (_axis(axis, ndim),)
+
+
+def _merged(x, axes):
+    """``x`` with ``axes`` moved last and merged into one (a copy unless they already are)."""
+    rest = [k for k in range(x.ndim) if k not in axes]
+    moved = np.transpose(x, rest + list(axes))
+    return moved.reshape(moved.shape[:len(rest)] + (math.prod(x.shape[k] for k in axes),))
+
+
 def _softmax_impl(x, axis, out, log):
-    x = _float_array(x, "x")
+    x = _numeric_array(x, "x")
+    if isinstance(axis, tuple) or axis is None or x.ndim == 0:
+        return _softmax_axes(x, _axes(axis, x.ndim), out, log)
     axis = _axis(axis, x.ndim)
     if out is None:
         out = np.empty_like(x)
@@ -185,6 +217,27 @@ def _softmax_impl(x, axis, out, log):
         _check_out(out, x.shape, x.dtype)
         (x,) = _inputs_for(out, [x])
     return _map_rows(lambda xv, ov: _kernels.softmax(xv, ov, log), [x], out, axis)
+
+
+def _softmax_axes(x, axes, out, log):
+    """softmax / log_softmax over several axes (None: all, as SciPy), through one merged axis."""
+    if out is not None:
+        _check_out(out, x.shape, x.dtype)
+    if x.ndim == 0 or not axes:  # a softmax over one element
+        result = np.full(x.shape, 0.0 if log else 1.0, x.dtype)
+        result[np.isnan(x) | np.isinf(x)] = np.nan
+    else:
+        rest = [k for k in range(x.ndim) if k not in axes]
+        merged = _merged(x, axes)
+        y = np.empty(merged.shape, x.dtype)
+        if y.size:
+            _map_rows(lambda xv, ov: _kernels.softmax(xv, ov, log), [merged], y, -1)
+        moved_shape = tuple(x.shape[k] for k in rest) + tuple(x.shape[k] for k in axes)
+        result = np.transpose(y.reshape(moved_shape), np.argsort(rest + list(axes)))
+    if out is None:
+        return result.copy(order="C")  # (np.ascontiguousarray would make a 0-d result 1-d)
+    np.copyto(out, result)
+    return out
 
 
 @_takes_axis
@@ -222,26 +275,75 @@ def log_softmax(x, axis=-1, *, out=None):
 
 
 @_takes_axis
-def logsumexp(x, axis=-1):
+def logsumexp(x, axis=-1, *, keepdims=False, b=None, return_sign=False):
     """``log(sum(exp(x)))`` along ``axis``, without overflow.
 
     Returns an ndarray of ``x``'s dtype with the shape of ``x`` without
     ``axis`` (0-d for 1-D input).  As ``torch.logsumexp``: a row of all
     ``-inf`` (or an empty axis) gives ``-inf``, a row with ``+inf`` gives
     ``+inf``, a row with NaN gives NaN.
+
+    SciPy's options (``scipy.special.logsumexp``) are here too, with one
+    difference: the default ``axis`` is the last, not all of them.  ``axis``
+    may be a tuple of axes or None (all); ``keepdims=True`` keeps the reduced
+    axes with length 1; ``b`` (broadcastable to ``x``) weights the
+    exponentials, ``log(sum(b * exp(x)))``, and with ``return_sign=True`` the
+    result is ``(log|sum|, sign(sum))`` (without it a negative sum gives NaN).
+    Integer, bool and list input is computed in float64.  With ``b`` the sum is
+    formed in float64 by NumPy (a float32 result is then rounded once).
     """
-    x = _float_array(x, "x")
-    axis = _axis(axis, x.ndim)
-    shape = x.shape[:axis] + x.shape[axis + 1:]
-    if x.shape[axis] == 0:
-        return np.full(shape, -np.inf, dtype=x.dtype)
-    out = np.empty(math.prod(shape), dtype=x.dtype)
-    if out.size:
-        views = _rows([x], axis)
-        if views is None:
-            views = _rows([np.ascontiguousarray(x)], axis)
-        _kernels.logsumexp(views[0], out)
-    return out.reshape(shape)
+    x = _numeric_array(x, "x")
+    axes = _axes(axis, x.ndim)
+    if b is not None or return_sign:
+        result = _logsumexp_b(x, axes, b, return_sign)
+    elif len(axes) == 1 and x.ndim:
+        a = axes[0]
+        shape = x.shape[:a] + x.shape[a + 1:]
+        if x.shape[a] == 0:
+            result = np.full(shape, -np.inf, dtype=x.dtype)
+        else:
+            result = np.empty(math.prod(shape), dtype=x.dtype)
+            if result.size:
+                views = _rows([x], a)
+                if views is None:
+                    views = _rows([np.ascontiguousarray(x)], a)
+                _kernels.logsumexp(views[0], result)
+            result = result.reshape(shape)
+    else:
+        merged = _merged(x, axes) if x.ndim else x.reshape(1)
+        result = logsumexp(merged if merged.ndim else merged.reshape(1), -1)
+    if keepdims:
+        keep = lambda r: r.reshape(tuple(1 if k in axes else n for k, n in enumerate(x.shape)))  # noqa: E731
+        result = (keep(result[0]), keep(result[1])) if isinstance(result, tuple) else keep(result)
+    return result
+
+
+def _logsumexp_b(x, axes, b, return_sign):
+    """logsumexp with weights ``b`` and/or the sign, in float64 by NumPy: elements of weight 0
+    count for nothing (as in SciPy), the max of the others is factored out."""
+    x64 = x.astype(np.float64)
+    if b is None:
+        w = np.ones(x.shape)
+    else:
+        w = np.asarray(b)
+        if w.dtype.kind not in "fiub":
+            raise TypeError(f"b must be real numbers, got {w.dtype}")
+        try:
+            w = np.broadcast_to(w.astype(np.float64), x.shape)
+        except ValueError:
+            raise ValueError(f"b of shape {w.shape} does not broadcast to x's shape {x.shape}") from None
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        xm = np.where(w != 0, x64, -np.inf)
+        m = np.max(xm, axis=axes, keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(m), m, 0.0)
+        total = np.sum(w * np.exp(xm - m), axis=axes, keepdims=True)
+        sign = np.sign(total)
+        value = np.log(np.abs(total)) + m
+        if not return_sign:
+            value = np.where(total < 0, np.nan, value)
+        value = np.squeeze(value, axis=axes).astype(x.dtype)
+        sign = np.squeeze(sign, axis=axes).astype(x.dtype)
+    return (value, sign) if return_sign else value
 
 
 # ---------------------------------------------------------------- cross-entropy

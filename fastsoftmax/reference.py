@@ -198,49 +198,108 @@ def _logsumexp_last(x):
 # ----------------------------------------------------------------------------- public API
 
 
-def softmax(x, axis=-1, *, out=None):
-    """Softmax of ``x`` along ``axis``, computed in float64.
+def _as_numbers(x):
+    """``x`` for softmax, log_softmax and logsumexp: float32/float64 as it is, integers, bools and
+    lists of them as float64 (SciPy's rule); TypeError for other dtypes."""
+    x = np.asarray(x)
+    if x.dtype.kind in "biu":
+        x = x.astype(np.float64)
+    return _as_logits(x)
 
-    Returns a float64 array of ``x``'s shape, or ``out`` (same shape and dtype as
-    ``x``, writable, any strides) filled with the result.
+
+def _reduced_axes(axis, ndim):
+    """``axis`` (int, tuple of ints, or None for every axis) as a sorted tuple of axes; the API's
+    errors (TypeError, AxisError, ValueError for a repeated axis)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = tuple(_normalize_axis(a, ndim) for a in (axis if isinstance(axis, tuple) else (axis,)))
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"repeated axis in {axis!r}")
+    return tuple(sorted(axes))
+
+
+def _over_axes(fn, x, axes):
+    """``fn`` (a function of rows along the last axis) applied with ``axes`` as one last axis;
+    the result in ``x``'s layout (same shape)."""
+    rest = [k for k in range(x.ndim) if k not in axes]
+    moved = np.transpose(x, rest + list(axes))
+    rows = moved.reshape(moved.shape[:len(rest)] + (math.prod(x.shape[k] for k in axes),))
+    return np.transpose(fn(rows).reshape(moved.shape), np.argsort(rest + list(axes)))
+
+
+def softmax(x, axis=-1, *, out=None):
+    """Softmax of ``x`` over ``axis`` (an int, a tuple of axes, or None for all), in float64.
+
+    Integer, bool and list input is taken as float64 (as SciPy does).  Returns a float64 array
+    of ``x``'s shape, or ``out`` (same shape and dtype as ``x``, writable, any strides) filled
+    with the result.
     """
-    x = _as_logits(x)
-    ax = _normalize_axis(axis, x.ndim)
+    x = _as_numbers(x)
+    axes = _reduced_axes(axis, x.ndim)
     if out is not None:
         _check_out(out, x.shape, x.dtype, require_contiguous=False)
-    p = np.moveaxis(_softmax_last(np.moveaxis(x.astype(np.float64), ax, -1)), -1, ax)
+    p = _over_axes(_softmax_last, x.astype(np.float64), axes)
     if out is not None:
         out[...] = p
         return out
-    return np.ascontiguousarray(p)
+    return np.array(p, dtype=np.float64, order="C")
 
 
 def log_softmax(x, axis=-1, *, out=None):
-    """Log-softmax of ``x`` along ``axis``, computed in float64.
+    """Log-softmax of ``x`` over ``axis`` (an int, a tuple of axes, or None for all), in float64.
 
-    Returns a float64 array of ``x``'s shape, or ``out`` (same shape and dtype as
-    ``x``, writable, any strides) filled with the result.
+    Same input rules and results as :func:`softmax`.
     """
-    x = _as_logits(x)
-    ax = _normalize_axis(axis, x.ndim)
+    x = _as_numbers(x)
+    axes = _reduced_axes(axis, x.ndim)
     if out is not None:
         _check_out(out, x.shape, x.dtype, require_contiguous=False)
-    lp = np.moveaxis(_log_softmax_last(np.moveaxis(x.astype(np.float64), ax, -1)), -1, ax)
+    lp = _over_axes(_log_softmax_last, x.astype(np.float64), axes)
     if out is not None:
         out[...] = lp
         return out
-    return np.ascontiguousarray(lp)
+    return np.array(lp, dtype=np.float64, order="C")
 
 
-def logsumexp(x, axis=-1):
-    """``log(sum(exp(x)))`` along ``axis`` in float64.
+def logsumexp(x, axis=-1, *, keepdims=False, b=None, return_sign=False):
+    """``log(sum(b * exp(x)))`` over ``axis`` (an int, a tuple of axes, or None for all), in float64.
 
-    Returns a float64 ndarray with the shape of ``x`` without ``axis`` (a 0-d array
-    when ``x`` is 1-D).
+    ``b`` (default 1) broadcasts to ``x``; a negative sum gives NaN, or with ``return_sign`` the
+    result is ``(log|sum|, sign(sum))``.  Returns float64 with the shape of ``x`` without the
+    reduced axes (kept as length 1 with ``keepdims``; a 0-d array when none remains).
     """
-    x = _as_logits(x)
-    ax = _normalize_axis(axis, x.ndim)
-    return np.asarray(_logsumexp_last(np.moveaxis(x.astype(np.float64), ax, -1)), dtype=np.float64)
+    x = _as_numbers(x)
+    axes = _reduced_axes(axis, x.ndim)
+    x64 = x.astype(np.float64)
+    if b is None and not return_sign:
+        rest = [k for k in range(x.ndim) if k not in axes]
+        moved = np.transpose(x64, rest + list(axes))
+        value = _logsumexp_last(moved.reshape(moved.shape[:len(rest)] + (math.prod(x.shape[k] for k in axes),)))
+        sign = None
+    else:
+        w = np.ones(x.shape) if b is None else np.asarray(b)
+        if w.dtype.kind not in "fiub":
+            raise TypeError(f"b must be real numbers, got {w.dtype}")
+        try:
+            w = np.broadcast_to(w.astype(np.float64), x.shape)
+        except ValueError:
+            raise ValueError(f"b of shape {w.shape} does not broadcast to x's shape {x.shape}") from None
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            # sum_j b_j exp(x_j) = exp(m) sum_j b_j exp(x_j - m), m the largest x_j with b_j != 0
+            xm = np.where(w != 0, x64, -np.inf)
+            m = np.max(xm, axis=axes, initial=-np.inf, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0.0)
+            total = np.sum(w * np.exp(xm - m), axis=axes, keepdims=True)
+            value = np.squeeze(np.log(np.abs(total)) + m, axis=axes)
+            sign = np.squeeze(np.sign(total), axis=axes)
+            if not return_sign:
+                value = np.where(sign < 0, np.nan, value)
+    value = np.asarray(value, dtype=np.float64)
+    if keepdims:
+        shape = tuple(1 if k in axes else n for k, n in enumerate(x.shape))
+        value = value.reshape(shape)
+        sign = None if sign is None else np.asarray(sign).reshape(shape)
+    return (value, np.asarray(sign, dtype=np.float64)) if return_sign else value
 
 
 def cross_entropy(

@@ -168,6 +168,9 @@ if hasattr(np, "longdouble") and np.dtype(np.longdouble) != np.dtype(np.float64)
 def test_wrong_dtype(impl, bad):
     x = np.ones((3, 4)).astype(bad)
     for fn in ("softmax", "log_softmax", "logsumexp"):
+        if np.dtype(bad).kind in "biu":  # integers and bools are computed in float64, as SciPy does
+            np.testing.assert_array_equal(getattr(impl, fn)(x), getattr(impl, fn)(x.astype(np.float64)))
+            continue
         with pytest.raises(TypeError) as info:
             getattr(impl, fn)(x)
         assert "float32" in str(info.value) and "float64" in str(info.value), (fn, str(info.value))
