@@ -357,6 +357,26 @@ def _ignore_index(value):
     return value
 
 
+def _ce_options(weight, ignore_index, reduction, label_smoothing, z_loss, n_classes, dtype):
+    """The cross-entropy's options, checked: (weight as a contiguous array of ``dtype`` or None,
+    ignore_index, label_smoothing, z_loss), or TypeError / ValueError."""
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    label_smoothing = _real(label_smoothing, "label_smoothing")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    z_loss = _nonnegative(z_loss, "z_loss")
+    ignore_index = _ignore_index(ignore_index)
+    if weight is not None:
+        w = np.asarray(weight)
+        if w.dtype.kind not in "fiu":
+            raise TypeError(f"weight must be real numbers, got {w.dtype}")
+        if w.shape != (n_classes,):
+            raise ValueError(f"weight must have shape ({n_classes},) (one per class), got {w.shape}")
+        weight = np.require(w.astype(dtype, copy=False), requirements="CA")  # contiguous and aligned
+    return weight, ignore_index, label_smoothing, z_loss
+
+
 def _row(k, batch_shape):
     """The position of flat row ``k`` in the batch: an int for one batch axis, else a tuple."""
     return k if len(batch_shape) == 1 else tuple(int(r) for r in np.unravel_index(k, batch_shape))
@@ -465,20 +485,8 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
     n_rows = math.prod(batch_shape)
 
     # ---- options
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    label_smoothing = _real(label_smoothing, "label_smoothing")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    z_loss = _nonnegative(z_loss, "z_loss")
-    ignore_index = _ignore_index(ignore_index)
-    if weight is not None:
-        w = np.asarray(weight)
-        if w.dtype.kind not in "fiu":
-            raise TypeError(f"weight must be real numbers, got {w.dtype}")
-        if w.shape != (n_classes,):
-            raise ValueError(f"weight must have shape ({n_classes},) (one per class), got {w.shape}")
-        weight = np.require(w.astype(cdtype, copy=False), requirements="CA")  # contiguous and aligned
+    weight, ignore_index, label_smoothing, z_loss = _ce_options(weight, ignore_index, reduction, label_smoothing,
+                                                                z_loss, n_classes, cdtype)
     if out is not None:
         if not return_grad:
             raise ValueError("out= receives the gradient: pass return_grad=True")

@@ -17,7 +17,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _config, _kernels
-from .functional import _REDUCTIONS, _check_targets, _ignore_index, _loss_scalar, _nonnegative, _real
+from .functional import _ce_options, _check_targets, _loss_scalar
 
 __all__ = ["linear_cross_entropy", "LinearGrads"]
 
@@ -182,20 +182,8 @@ def _prepare(inputs, classifier, target, bias, weight, ignore_index, reduction, 
         raise ValueError(f"classifier must have shape (C, D) with D = {d} (the inputs' columns), got {w.shape}")
     if b is not None and b.shape != (c,):
         raise ValueError(f"bias must have shape ({c},) (one per class), got {b.shape}")
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    label_smoothing = _real(label_smoothing, "label_smoothing")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    z_loss = _nonnegative(z_loss, "z_loss")
-    ignore_index = _ignore_index(ignore_index)
-    if weight is not None:
-        wt = np.asarray(weight)
-        if wt.dtype.kind not in "fiu":
-            raise TypeError(f"weight must be real numbers, got {wt.dtype}")
-        if wt.shape != (c,):
-            raise ValueError(f"weight must have shape ({c},) (one per class), got {wt.shape}")
-        weight = np.require(wt.astype(dtype, copy=False), requirements="CA")
+    weight, ignore_index, label_smoothing, z_loss = _ce_options(weight, ignore_index, reduction, label_smoothing,
+                                                                z_loss, c, dtype)
     if chunk_size is None:
         chunk = default_chunk_size(n, c, dtype)
     else:

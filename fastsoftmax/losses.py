@@ -164,6 +164,19 @@ class _FusedLoss:
         return shown
 
 
+def _class_weight(weight):
+    """A loss object's class weight as an array of one dimension (its length is checked against
+    the logits at each call), or None; TypeError / ValueError otherwise."""
+    if weight is None:
+        return None
+    weight = np.asarray(weight)
+    if weight.dtype.kind not in "fiu":
+        raise TypeError(f"weight must be real numbers, got {weight.dtype}")
+    if weight.ndim != 1:
+        raise ValueError(f"weight must have shape (C,) (one per class), got {weight.shape}")
+    return weight
+
+
 def _check_int_axis(axis):
     """The axis as an int (TypeError with the functional API's message otherwise)."""
     try:
@@ -263,12 +276,7 @@ class CrossEntropyLoss(_FusedLoss):
                  label_smoothing=0.0, z_loss=0.0):
         super().__init__()
         axis = _check_int_axis(axis)
-        if weight is not None:
-            weight = np.asarray(weight)
-            if weight.dtype.kind not in "fiu":
-                raise TypeError(f"weight must be real numbers, got {weight.dtype}")
-            if weight.ndim != 1:
-                raise ValueError(f"weight must have shape (C,) (one per class), got {weight.shape}")
+        weight = _class_weight(weight)
         options = dict(axis=axis, weight=weight, ignore_index=ignore_index, reduction=reduction,
                        label_smoothing=label_smoothing, z_loss=z_loss)
         # Validate every option with the function itself: one row of C zero logits and a
@@ -492,12 +500,7 @@ class LinearCrossEntropyLoss(_FusedLoss):
     def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
                  chunk_size=None):
         super().__init__()
-        if weight is not None:
-            weight = np.asarray(weight)
-            if weight.dtype.kind not in "fiu":
-                raise TypeError(f"weight must be real numbers, got {weight.dtype}")
-            if weight.ndim != 1:
-                raise ValueError(f"weight must have shape (C,) (one per class), got {weight.shape}")
+        weight = _class_weight(weight)
         # validated by the function itself, on a dummy input of no rows (no target to check)
         c = 1 if weight is None else weight.shape[0]
         linear._prepare(np.zeros((0, 1)), np.zeros((c, 1)), np.zeros(0, np.int64), None, weight, ignore_index,
