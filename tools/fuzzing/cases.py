@@ -983,8 +983,10 @@ def sampler(b):
         u = b.values((range_max,), "float64", "positive")
         if uform == "zeros":
             u = f"np.where({b.values((range_max,), 'float64', 'unit')} < 0.3, 0.0, {u})"
-            if unique and not zero_power:
-                b.either(ValueError)  # fewer classes of nonzero probability than num_sampled
+            if not zero_power:
+                # fewer classes of nonzero probability than num_sampled (unique), or none at all
+                # (a few classes may all draw 0)
+                b.either(ValueError)
         elif uform == "all_zero":
             u = f"np.zeros({range_max})"
             if not zero_power:
