@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 FLOATS = ("float32", "float64", "float16")
 BAD_DTYPES = ("int32", "int64", "uint8", "bool", "object", "complex64", "complex128", "longdouble")
+NUMBER_DTYPES = ("int32", "int64", "uint8", "bool")  # softmax, log_softmax, logsumexp: in float64
 INDEX_DTYPES = ("int64", "int32", "uint8", "int8", "int16", "uint64", "uint32")
 INT_RANGE = {"int64": (-2**63, 2**63 - 1), "int32": (-2**31, 2**31 - 1), "int16": (-2**15, 2**15 - 1),
              "int8": (-128, 127), "uint8": (0, 255), "uint32": (0, 2**32 - 1), "uint64": (0, 2**64 - 1)}
@@ -116,12 +117,15 @@ class Builder:
             dims[k] //= 2
         return tuple(dims)
 
-    def float_dtype(self, half=True, bad=0.08):
+    def float_dtype(self, half=True, bad=0.08, numbers=False):
         """A float dtype name (float16 only with ``half``); with probability ``bad`` a dtype the
-        functions reject (the case then expects TypeError)."""
+        functions reject (the case then expects TypeError), or with ``numbers`` an integer or
+        bool dtype, which the function computes in float64 (SciPy's rule)."""
         if self.chance(bad):
-            self.bad(TypeError)
-            return self.pick(BAD_DTYPES + (() if half else ("float16",)))
+            dtype = self.pick(BAD_DTYPES + (() if half else ("float16",)))
+            if not (numbers and dtype in NUMBER_DTYPES):
+                self.bad(TypeError)
+            return dtype
         return self.pick(FLOATS if half else FLOATS[:2], [45, 40, 15] if half else [50, 50])
 
     def logit_kind(self, specials_in_domain):
@@ -160,9 +164,10 @@ class Builder:
                 "misaligned": f"misaligned({expr}, step={self.pick([1, 2, -1])})",
                 "readonly": f"readonly({expr})"}[layout]
 
-    def axis_arg(self, ax, ndim):
+    def axis_arg(self, ax, ndim, none_ok=False):
         """Source of an ``axis`` argument for class axis ``ax`` (None: omitted, when it is the
-        last), sometimes a bad one (expected error recorded)."""
+        last), sometimes a bad one (expected error recorded; ``none_ok``: axis=None is a valid
+        one, every axis)."""
         form = self.pick(["same", "negative", "numpy", "bad_range", "bad_type"], [60, 20, 8, 7, 5])
         if form == "same":
             return None if ax == ndim - 1 and self.chance(0.5) else str(ax)
@@ -174,7 +179,7 @@ class Builder:
             self.bad(ValueError, IndexError)
             return self.pick([str(ndim), str(-ndim - 1), str(ndim + 5), "2**70", "-2**70", "np.uint64(2**64 - 1)"])
         self.bad(TypeError)
-        return self.pick(["1.0", "'0'", "None", "[0]"])
+        return self.pick(["1.0", "'0'", "[0]"] + ([] if none_ok else ["None"]))
 
     def reduction(self):
         if self.chance(0.05):
@@ -261,15 +266,24 @@ def out_argument(b, shape, dtype, contiguous, x="x"):
 # ----------------------------------------------------------------------------- the families
 
 def softmax_family(b, name):
-    """softmax / log_softmax (with out=) and logsumexp."""
-    dtype = b.float_dtype()
+    """softmax / log_softmax (with out=) and logsumexp, over one axis, several (a tuple) or all
+    (None), of float or (in float64) integer and bool data."""
+    dtype = b.float_dtype(numbers=True)
     ndim = b.integer(1, 4)
     ax = b.integer(0, ndim - 1)
     shape = b.shape(ndim, ax)
-    axis = b.axis_arg(ax, ndim)
+    form = b.pick(["one", "tuple", "all"], [80, 12, 8])
+    if form == "one":
+        axis = b.axis_arg(ax, ndim, none_ok=True)
+        axes = (ax,)
+    elif form == "tuple":
+        axes = tuple(sorted(set([ax, b.integer(0, ndim - 1)])))
+        axis = repr(tuple(a - ndim if b.chance(0.3) else a for a in axes))
+    else:
+        axis, axes = "None", tuple(range(ndim))
     kind = b.logit_kind(specials_in_domain=True)
     mode = "none"
-    if name != "logsumexp" and b.chance(0.5):
+    if name != "logsumexp" and dtype not in NUMBER_DTYPES and b.chance(0.5):
         mode = b.pick(["setup", "shifted", "flip_alias"], [80, 10, 10])
     if mode == "shifted" and shape[0] > 0:  # x and out: one buffer, one row apart
         b.let("_buf", b.values((shape[0] + 1,) + shape[1:], dtype, kind))
@@ -293,7 +307,7 @@ def softmax_family(b, name):
         ref_errors = [f"result = {call(f'ref.{name}', ['x'] + ref_args[1:], [('out', out)])}"]
     return b.case(call=[f"result = {kernel}"], ref_value=[f"result = {call(f'ref.{name}', ref_args)}"],
                   ref_errors=ref_errors, oracle=name, outputs=("out",) if out else (),
-                  params=dict(x="x", axis=axis or "-1", out=repr(out)))
+                  params=dict(x="x", axis=axis or "-1", axes=repr(axes), out=repr(out)))
 
 
 def sigmoid(b):

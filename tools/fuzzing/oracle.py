@@ -66,34 +66,39 @@ def _loss(loss, expected, dtype, reduction, batch_shape, allowance=0.0):
 
 # ----------------------------------------------------------------------------- the softmax family
 
+def _data_dtype(x):
+    """The dtype the softmax family computes and returns for data ``x``: its own float dtype, or
+    float64 for integers and bools (SciPy's rule)."""
+    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+
+
 def softmax(result, expected, p):
-    x = p.x
-    _array(result, x.dtype, x.shape, "softmax")
+    x, dtype = p.x, _data_dtype(p.x)
+    _array(result, dtype, x.shape, "softmax")
     _is_out(result, p, "softmax")
-    if x.dtype == F16:
+    if dtype == F16:
         bars.assert_f16_close(result, expected, "softmax")
     else:
-        bars.assert_softmax_close(result, expected, x.dtype)
+        bars.assert_softmax_close(result, expected, dtype)
 
 
 def log_softmax(result, expected, p):
-    x = p.x
-    _array(result, x.dtype, x.shape, "log_softmax")
+    x, dtype = p.x, _data_dtype(p.x)
+    _array(result, dtype, x.shape, "log_softmax")
     _is_out(result, p, "log_softmax")
-    if x.dtype == F16:
+    if dtype == F16:
         bars.assert_f16_close(result, expected, "log_softmax", log_domain=True)
     else:
-        bars.assert_value_close(result, expected, x.dtype, "log_softmax")
+        bars.assert_value_close(result, expected, dtype, "log_softmax")
 
 
 def logsumexp(result, expected, p):
-    x = p.x
-    ax = p.axis % x.ndim
-    _array(result, x.dtype, x.shape[:ax] + x.shape[ax + 1:], "logsumexp")
-    if x.dtype == F16:
+    x, dtype = p.x, _data_dtype(p.x)
+    _array(result, dtype, tuple(n for k, n in enumerate(x.shape) if k not in p.axes), "logsumexp")
+    if dtype == F16:
         bars.assert_f16_close(result, expected, "logsumexp", log_domain=True)
     else:
-        bars.assert_value_close(result, expected, x.dtype, "logsumexp")
+        bars.assert_value_close(result, expected, dtype, "logsumexp")
 
 
 def sigmoid(result, expected, p):
