@@ -85,7 +85,9 @@ def paths(a):
     ce = fs.cross_entropy
     bce = fs.binary_cross_entropy_with_logits
     return {
-        "softmax": (lambda: fs.softmax(a["x"]), _raises(fs.softmax, a["ints"])),
+        "softmax": (lambda: fs.softmax(a["x"]), _raises(fs.softmax, a["ints"].astype(complex))),
+        "softmax, SciPy's options": (lambda: fs.logsumexp(a["x"], axis=None, b=a["g"], return_sign=True),
+                                     _raises(fs.logsumexp, a["x"], axis=(0, 0))),
         "softmax out=": (lambda: fs.softmax(a["x"], out=a["out"]), _raises(fs.softmax, a["x"], out=a["x64"])),
         "softmax float16": (lambda: fs.softmax(a["x16"]), _raises(fs.softmax, a["x16"], axis=2)),
         "log_softmax": (lambda: fs.log_softmax(a["x"], axis=0), _raises(fs.log_softmax, a["x"], axis=1.0)),
@@ -127,6 +129,12 @@ def paths(a):
             _raises(sampling.fixed_unigram_candidate_sampler, a["true"], 1, 3, False, 5, unigrams=-a["unigrams"])),
         "UnigramSampler.sample": (lambda: a["sampler"].sample(a["true"], 1, 3, True, 5, rng=0),
                                   _raises(a["sampler"].sample, a["true"], 1, 5, True, 5, rng=0)),
+        "linear_cross_entropy": (
+            lambda: fs.linear_cross_entropy(a["h"], a["W"], a["labels"], bias=a["b"], chunk_size=2, return_grad=True),
+            _raises(fs.linear_cross_entropy, a["h"], a["W"], a["bad_t"])),
+        "LinearCrossEntropyLoss": (_loss_object(fs.LinearCrossEntropyLoss, dict(label_smoothing=0.1), a["h"], a["W"],
+                                                a["labels"], a["b"]),
+                                   _raises(fs.LinearCrossEntropyLoss, chunk_size=0)),
         "set_num_threads": (lambda: fs.set_num_threads(fs.get_num_threads()), _raises(fs.set_num_threads, -1)),
     }
 
