@@ -255,6 +255,31 @@ def test_z_loss_gradient_without_zero_times_infinity(classes, probability_target
     np.testing.assert_array_equal(np.delete(g[0], 1), 0.0)
 
 
+@pytest.mark.parametrize("probability_target", [False, True])
+@pytest.mark.parametrize("classes", [9, 62, 300])
+def test_z_loss_multiplier_beyond_float32_whose_share_is_not(isa, classes, probability_target):
+    """Four logits at float32's largest value and z = 2: the multiplier 2 z lse = 1.4e39 is beyond
+    float32, its share a / s = 3.4e38 (s = 4) is not; the classes of probability 0 get 0, the
+    four others the reference's value (not 0 * inf = NaN). Found by the long fuzz run."""
+    from fastsoftmax import reference
+
+    big = np.finfo(np.float32).max
+    x = np.linspace(-3, 3, classes).astype(np.float32)[None, :]
+    x[0, [0, 4, 5, 6]] = big
+    target = np.array([1])
+    if probability_target:
+        target = np.zeros((1, classes), np.float32)
+        target[0, 1] = 1.0
+    _, g = fs.cross_entropy(x, target, z_loss=2.0, return_grad=True)
+    _, want = reference.cross_entropy(x, target, z_loss=2.0, return_grad=True)
+    assert not np.isnan(g).any()
+    others = np.ones(classes, bool)
+    others[[0, 4, 5, 6]] = False
+    np.testing.assert_allclose(g[0, others], want[0, others], atol=1e-6)
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(g[0, ~others], want[0, ~others].astype(np.float32), rtol=1e-5)
+
+
 # ---------------------------------------------------------------- interrupts
 
 def test_ctrl_c_during_a_long_call_finds_the_result_whole():

@@ -2,13 +2,15 @@
  * driver_tile.h and driver_dense.h), LANES rows at a time, with the loss and gradient of
  * cross_entropy.h. */
 
-/* Lane k of a gathered tile whose multiplier a / s is beyond T's range (the z-loss of a huge
- * log-sum-exp, with float32): its exponentials scaled in double, so that a 0 stays 0 instead
- * of 0 * inf, and its multiplier made s (a / s = 1 for the vector pass). */
-FS_INLINE void H(huge_lane)(V *ve, int64_t c, int k, double a_s, T sk, T *va)
+/* Lane k of a gathered tile whose multiplier a is beyond T's range (the z-loss of a huge
+ * log-sum-exp, with float32; a / s may be in range, s >= 1): its exponentials scaled by a / s
+ * in double, so that a 0 stays 0 instead of 0 * inf, and its multiplier made s (a / s = 1 for
+ * the vector pass). */
+FS_INLINE void H(huge_lane)(V *ve, int64_t c, int k, double a, T sk, T *va)
 {
-    if (__builtin_expect(isfinite((T)a_s) || !isfinite(a_s), 1))
+    if (__builtin_expect(isfinite((T)a) || !isfinite(a), 1))
         return;
+    const double a_s = a / (double)sk;
     for (int64_t j = 0; j < c; j++)
         ve[j][k] = (T)((double)ve[j][k] * a_s);
     *va = sk;
@@ -55,7 +57,7 @@ FS_INLINE int H(ce_tile_index)(const H(job) *J, H(tile) *t, V *ve, int64_t c, V 
                                                   (double)logs[k], (double)t->xp[k][yk[k]], wy[k], dot, &ak);
         va[k] = (T)ak;
         if (J->y)
-            H(huge_lane)(ve, c, k, ak / (double)s[k], s[k], &va[k]);
+            H(huge_lane)(ve, c, k, ak, s[k], &va[k]);
     }
     if (!J->y)
         return TILE_DONE;
@@ -98,7 +100,7 @@ FS_INLINE int H(ce_tile_prob)(const H(job) *J, H(tile) *t, V *ve, int64_t c, V m
         H(plan_cross_entropy)(&rs[k].op, &st, rs[k].ctx);
         va[k] = (T)rs[k].op.a;
         if (J->y)
-            H(huge_lane)(ve, c, k, rs[k].op.a / (double)s[k], s[k], &va[k]);
+            H(huge_lane)(ve, c, k, rs[k].op.a, s[k], &va[k]);
         vag[k] = rs[k].op.alpha_g;
         vbg[k] = rs[k].op.beta_g;
         H(ce_row_end)(J, t->n0 + k, t->xp[k], &rs[k]);
