@@ -57,6 +57,7 @@ class _NumpyProducts:
 
     def __init__(self, w):
         self.w = w
+        self.tmp = None  # the classifier gradient's temporary, made once for every chunk
 
     def logits(self, xc, out):
         np.matmul(xc, self.w.T, out=out)
@@ -69,7 +70,9 @@ class _NumpyProducts:
             np.matmul(g.T, xc, out=d_w)
             return
         block = max(1, min(d_w.shape[0], g.size // max(xc.shape[1], 1)))
-        tmp = np.empty((block, d_w.shape[1]), d_w.dtype)
+        if self.tmp is None or self.tmp.shape[0] < block:
+            self.tmp = np.empty((block, d_w.shape[1]), d_w.dtype)
+        tmp = self.tmp
         for c0 in range(0, d_w.shape[0], block):
             c1 = min(d_w.shape[0], c0 + block)
             np.matmul(g[:, c0:c1].T, xc, out=tmp[: c1 - c0])
