@@ -36,6 +36,22 @@
 #include <sys/syscall.h>
 #endif
 
+#if defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__))
+/* glibc 2.32 and 2.34 moved these four from libpthread into libc under new symbol versions and
+ * kept the first versions, the same functions.  Linking to the first keeps the extension
+ * loadable on the glibc of the manylinux_2_17 tag (auditwheel show; tools/build-wheel) whatever
+ * glibc builds it.  These are the only symbols newer than GLIBC_2.17 that the extension uses. */
+#ifdef __x86_64__
+#define FS_GLIBC_FIRST "GLIBC_2.2.5"
+#else
+#define FS_GLIBC_FIRST "GLIBC_2.17"
+#endif
+__asm__(".symver pthread_create, pthread_create@" FS_GLIBC_FIRST);
+__asm__(".symver pthread_once, pthread_once@" FS_GLIBC_FIRST);
+__asm__(".symver pthread_mutex_trylock, pthread_mutex_trylock@" FS_GLIBC_FIRST);
+__asm__(".symver pthread_sigmask, pthread_sigmask@" FS_GLIBC_FIRST);
+#endif
+
 #define MAX_HELPERS 255
 #define CLOSED ((uint64_t)1 << 31)
 #define JOINED_MASK (CLOSED - 1)

@@ -137,6 +137,9 @@ FS_INLINE double H(bce_body)(const T *x, const T *t, const T *w, const T *pw, T 
 
 static double H(bce_run)(const T *x, const T *t, const T *w, const T *pw, T *loss, T *grad, int64_t n, T scale)
 {
+#if FS_COMPACT /* one body, its options tested in the loop (see isa/baseline.c) */
+    return H(bce_body)(x, t, w, pw, loss, grad, n, scale, w != NULL, pw != NULL, loss != NULL, grad != NULL);
+#else
 #define BCE_CASE(hw, hp)                                                                                     \
     if (loss && grad)                                                                                        \
         return H(bce_body)(x, t, w, pw, loss, grad, n, scale, hw, hp, 1, 1);                                 \
@@ -155,6 +158,7 @@ static double H(bce_run)(const T *x, const T *t, const T *w, const T *pw, T *los
         BCE_CASE(0, 0)
     }
 #undef BCE_CASE
+#endif
 }
 
 /*

@@ -104,6 +104,14 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
     case n:                                                                                           \
         return by_clean && clean ? H(tile_dense_c)(J, n0, sums, wys, 1, n, epilogue)                  \
                                  : H(tile_dense_c)(J, n0, sums, wys, by_clean ? 0 : clean, n, epilogue);
+#if FS_COMPACT
+/* the compact build (see isa/baseline.c): one copy of the tile for every class count */
+#define DENSE_TILES(name, epilogue, by_clean)                                                         \
+    static int H(name)(const H(job) *J, int64_t n0, T *sums, T *wys, int clean)                        \
+    {                                                                                                 \
+        return H(tile_dense_c)(J, n0, sums, wys, clean, J->b->n_classes, epilogue);                   \
+    }
+#else
 #define DENSE_TILES(name, epilogue, by_clean)                                                         \
     static int H(name)(const H(job) *J, int64_t n0, T *sums, T *wys, int clean)                        \
     {                                                                                                 \
@@ -119,3 +127,4 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
             return H(tile_dense_c)(J, n0, sums, wys, clean, J->b->n_classes, epilogue);               \
         }                                                                                             \
     }
+#endif
