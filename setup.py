@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 machine = platform.machine().lower()
 is_x86_64 = machine in ("x86_64", "amd64")
@@ -41,7 +42,7 @@ if not threads:
     define_macros.append(("FS_NO_THREADS", "1"))
 extra_link_args = []
 
-if msvc:
+if msvc:  # compiled by clang-cl (see BuildExt)
     extra_compile_args = ["/O2", "/W3"]
 else:
     # GCC contracts a*b+c into FMA where the target has it (the AVX2 path):
@@ -54,7 +55,42 @@ else:
         extra_link_args.append("-pthread")
 
 
+
+
+def _clang_cl():
+    """clang-cl on PATH or where LLVM's Windows installer puts it, else None."""
+    import shutil
+
+    for exe in (shutil.which("clang-cl"), os.path.join(os.environ.get("ProgramFiles", r"C:\Program Files"),
+                                                        "LLVM", "bin", "clang-cl.exe")):
+        if exe and os.path.isfile(exe):
+            return exe
+    return None
+
+
+class BuildExt(build_ext):
+    """On Windows, clang-cl in place of MSVC's cl.exe: the kernels are written with GCC/Clang vector
+    extensions (__attribute__((vector_size))), which cl.exe does not compile.  clang-cl takes
+    cl.exe's flags and links with MSVC's linker and runtime, so the extension is an ordinary
+    MSVC-ABI extension.  There the portable baseline runs, on the calling thread."""
+
+    def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            clang = _clang_cl()
+            if clang is None:
+                raise RuntimeError(
+                    "fastsoftmax builds on Windows with clang-cl (LLVM's MSVC-compatible compiler): its kernels "
+                    "use vector extensions that MSVC's cl.exe does not compile. Install LLVM (winget install "
+                    "LLVM.LLVM, or the 'C++ Clang tools for Windows' of Visual Studio) and build again, or "
+                    "install a wheel.")
+            if not self.compiler.initialized:
+                self.compiler.initialize()
+            self.compiler.cc = clang
+        super().build_extensions()
+
+
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=[
         Extension(
             "fastsoftmax._kernels",

@@ -17,7 +17,9 @@ The cases:
   unfused     logits = x @ W.T + b; fs.cross_entropy(logits, t, return_grad=True, out=logits);
               G @ W, G.T @ x, G.sum(0)
   torch       F.linear + F.cross_entropy, backward (when PyTorch is installed)
-  products    the three products alone, whole (x @ W.T, G @ W, G.T @ x with a preallocated G)
+  products    the three products alone, whole, with NumPy (x @ W.T, G @ W, G.T @ x with a
+              preallocated G)
+  torch_products  the same three products with PyTorch
   chunked     the three products chunk by chunk (ours' chunks) into preallocated buffers, with
               the BLAS ours uses (SciPy's gemm, the classifier's gradient with beta = 1)
 The bars (issue 15): small case, peak <= 1/16 of the N x C float32 logits and time <= 1.05x
@@ -87,6 +89,16 @@ def run_case(case, n, d, c, reps):
             loss = F.cross_entropy(F.linear(xg, wg, bg), tt)
             loss.backward()
             return loss, (xg.grad, wg.grad, bg.grad)
+    elif case == "torch_products":
+        import torch
+
+        torch.set_num_threads(2)
+        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+        gt = torch.empty((n, c))
+
+        def call():
+            torch.matmul(xt, wt.T, out=gt)
+            return None, (gt @ wt, gt.T @ xt)
     elif case == "products":
         g = np.empty((n, c), np.float32)
 
@@ -149,11 +161,11 @@ def main():
         print(json.dumps(run_case(args.run, n, d, c, args.reps)))
         return
     cases = args.cases.split(",") if args.cases else (
-        ["ours", "chunked"] if args.large else ["ours", "unfused", "torch", "products"])
+        ["ours", "chunked"] if args.large else ["ours", "unfused", "torch", "products", "torch_products"])
     try:
         import torch  # noqa: F401
     except ImportError:
-        cases = [k for k in cases if k != "torch"]
+        cases = [k for k in cases if not k.startswith("torch")]
     results = {k: [] for k in cases}
     for _ in range(args.rounds):
         for k in cases:
@@ -167,7 +179,7 @@ def main():
     for k in cases:
         tm = statistics.median(r["time"] for r in results[k])
         peak = max(r["peak_mib"] for r in results[k])
-        print(f"  {k:9s} {tm:8.3f} s  ({tm / base:5.2f}x ours)   peak above inputs and grads {peak:8.1f} MiB "
+        print(f"  {k:14s} {tm:8.3f} s  ({tm / base:5.2f}x ours)   peak above inputs and grads {peak:8.1f} MiB "
               f"({peak / logits_mib:.3f} of the logits)")
 
 

@@ -6,10 +6,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#pragma GCC target("avx2,fma,f16c")
+#include "isa/target.h"
+FS_TARGET_PUSH("avx2,fma,f16c")
 #define FS_VBYTES 32
 #define ISA avx2
 #include "isa/kernels_isa.h"
+FS_TARGET_POP
 #else
 typedef int fs_avx2_not_compiled; /* ISO C forbids an empty translation unit */
 #endif

@@ -10,14 +10,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "isa/target.h"
 #ifdef FS_AVX512_AS_AVX2
-#pragma GCC target("avx2,fma,f16c")
+FS_TARGET_PUSH("avx2,fma,f16c")
 #else
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,f16c")
+FS_TARGET_PUSH("avx512f,avx512bw,avx512dq,avx512vl,f16c")
 #endif
 #define FS_VBYTES 64
 #define ISA avx512
 #include "isa/kernels_isa.h"
+FS_TARGET_POP
 #else
 typedef int fs_avx512_not_compiled; /* ISO C forbids an empty translation unit */
 #endif
