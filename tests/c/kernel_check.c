@@ -49,6 +49,15 @@ static void ok(int status, const char *what)
 }
 
 #define CHECKS(T, DT, REL, ABS)                                                                               \
+    static R lse_##DT(const T *xi, int64_t c) /* log sum_j exp(x_j), from the definition */                   \
+    {                                                                                                         \
+        R m = xi[0], z = 0;                                                                                   \
+        for (int64_t j = 1; j < c; j++)                                                                       \
+            m = xi[j] > m ? xi[j] : m;                                                                        \
+        for (int64_t j = 0; j < c; j++)                                                                       \
+            z += expl((R)xi[j] - m);                                                                          \
+        return m + logl(z);                                                                                   \
+    }                                                                                                         \
     static void checks_##DT(int64_t n, int64_t c)                                                             \
     {                                                                                                         \
         const R rel = REL, abs_ = ABS;                                                                        \
@@ -70,13 +79,9 @@ static void ok(int status, const char *what)
         ok(fs_softmax_##DT(&b, x, &s, y, &s), "softmax");                                                     \
         for (int64_t i = 0; i < n; i++) {                                                                     \
             const T *xi = x + i * c;                                                                          \
-            R m = xi[0], z = 0;                                                                               \
-            for (int64_t j = 1; j < c; j++)                                                                   \
-                m = xi[j] > m ? xi[j] : m;                                                                    \
-            for (int64_t j = 0; j < c; j++)                                                                   \
-                z += expl((R)xi[j] - m);                                                                      \
+            const R lse = lse_##DT(xi, c);                                                                    \
             for (int64_t j = 0; j < c; j++) {                                                                 \
-                p[j] = expl((R)xi[j] - m) / z;                                                                \
+                p[j] = expl((R)xi[j] - lse);                                                                  \
                 check("softmax", i * c + j, y[i * c + j], p[j], rel * p[j] + abs_);                           \
             }                                                                                                 \
         }                                                                                                     \
@@ -84,12 +89,7 @@ static void ok(int status, const char *what)
         ok(fs_logsumexp_##DT(&b, x, &s, out), "logsumexp");                                                   \
         for (int64_t i = 0; i < n; i++) {                                                                     \
             const T *xi = x + i * c;                                                                          \
-            R m = xi[0], z = 0;                                                                               \
-            for (int64_t j = 1; j < c; j++)                                                                   \
-                m = xi[j] > m ? xi[j] : m;                                                                    \
-            for (int64_t j = 0; j < c; j++)                                                                   \
-                z += expl((R)xi[j] - m);                                                                      \
-            const R lse = m + logl(z);                                                                        \
+            const R lse = lse_##DT(xi, c);                                                                    \
             check("logsumexp", i, out[i], lse, rel * (1 + fabsl(lse)));                                       \
             for (int64_t j = 0; j < c; j++)                                                                   \
                 check("log_softmax", i * c + j, y[i * c + j], xi[j] - lse, rel * (1 + fabsl(xi[j] - lse)));   \
@@ -108,12 +108,8 @@ static void ok(int status, const char *what)
             R total = 0;                                                                                      \
             for (int64_t i = 0; i < n; i++) {                                                                 \
                 const T *xi = x + i * c;                                                                      \
-                R m = xi[0], z = 0, wsum = 0, loss = 0;                                                       \
-                for (int64_t j = 1; j < c; j++)                                                               \
-                    m = xi[j] > m ? xi[j] : m;                                                                \
-                for (int64_t j = 0; j < c; j++)                                                               \
-                    z += expl((R)xi[j] - m);                                                                  \
-                const R lse = m + logl(z);                                                                    \
+                const R lse = lse_##DT(xi, c);                                                                \
+                R wsum = 0, loss = 0;                                                                         \
                 const int64_t y_i = tgt[i];                                                                   \
                 if (y_i != -100) {                                                                            \
                     for (int64_t j = 0; j < c; j++) {                                                         \
