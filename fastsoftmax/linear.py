@@ -25,18 +25,20 @@ __all__ = ["linear_cross_entropy", "LinearGrads"]
 #: ``bias`` (C,) or None, of the inputs' dtype.
 LinearGrads = namedtuple("LinearGrads", ["inputs", "classifier", "bias"])
 
-#: The logits of one chunk take 1/32 of the whole batch's, but at least CHUNK_MIN_BYTES (products of
-#: fewer rows run far below BLAS's speed) and at most CHUNK_MAX_BYTES: the default chunk depends on
+#: The logits of one chunk take 1/CHUNK_FRACTION of the whole batch's (room below 1/16 for the
+#: per-row losses and the bias's column sums), but at least CHUNK_MIN_BYTES (products of fewer rows
+#: run far below BLAS's speed) and at most CHUNK_MAX_BYTES: the default chunk depends on
 #: N, C and the dtype only, so results are the same on any machine state and thread count.
+CHUNK_FRACTION = 18
 CHUNK_MIN_BYTES = 32 << 20
 CHUNK_MAX_BYTES = 256 << 20
 
 
 def default_chunk_size(n_rows, n_classes, dtype):
-    """The default number of rows per chunk: logits of 1/32 of the N x C logits' bytes, within
+    """The default number of rows per chunk: logits of 1/18 of the N x C logits' bytes, within
     [``CHUNK_MIN_BYTES``, ``CHUNK_MAX_BYTES``] (at least one row, at most N)."""
     row = max(n_classes, 1) * np.dtype(dtype).itemsize
-    budget = min(max(n_rows * row // 32, CHUNK_MIN_BYTES), CHUNK_MAX_BYTES)
+    budget = min(max(n_rows * row // CHUNK_FRACTION, CHUNK_MIN_BYTES), CHUNK_MAX_BYTES)
     return max(1, min(n_rows, budget // row))
 
 
@@ -144,7 +146,7 @@ def linear_cross_entropy(inputs, classifier, target, *, bias=None, weight=None, 
     weight, ignore_index, reduction, label_smoothing, z_loss
         As in :func:`fastsoftmax.cross_entropy` (``weight``: one loss weight per class).
     chunk_size : int, optional
-        Rows per chunk. The default is a fixed function of N, C and the dtype (logits of 1/32
+        Rows per chunk. The default is a fixed function of N, C and the dtype (logits of 1/18
         of the N x C logits' bytes, within 32 MiB to 256 MiB), never of the thread count or the
         free memory, so
         results are bitwise the same on any machine state. Another chunk size changes the

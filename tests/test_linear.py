@@ -154,10 +154,11 @@ def test_bitwise_on_every_thread_count():
 
 
 def test_default_chunk_size():
-    """A fixed function of N, C and the dtype: logits of 1/32 of the N x C logits' bytes, within
+    """A fixed function of N, C and the dtype: logits of 1/18 of the N x C logits' bytes, within
     32 MiB and 256 MiB."""
-    assert linear.default_chunk_size(8192, 32000, np.float32) == 262  # 32 MiB
-    assert linear.default_chunk_size(16384, 128256, np.float32) == 512  # 1/32 of 8 GB: 250.5 MiB
+    assert linear.default_chunk_size(8192, 32000, np.float32) == 455  # 1/18 of 1000 MiB: 55.6 MiB
+    assert linear.default_chunk_size(16384, 128256, np.float32) == 523  # 256 MiB (1/18 of 8 GB is more)
+    assert linear.default_chunk_size(4096, 1000, np.float32) == 4096  # 32 MiB hold them all
     assert linear.default_chunk_size(10, 5, np.float64) == 10
     assert linear.default_chunk_size(100_000, 10, np.float32) == 100_000
     assert linear.default_chunk_size(8, 10**9, np.float32) == 1  # a row beyond the budget: one row
