@@ -11,6 +11,7 @@ to build without threads (every kernel on its calling thread).
 import glob
 import os
 import platform
+import shutil
 import sys
 
 import numpy as np
@@ -55,12 +56,8 @@ else:
         extra_link_args.append("-pthread")
 
 
-
-
 def _clang_cl():
     """clang-cl on PATH or where LLVM's Windows installer puts it, else None."""
-    import shutil
-
     for exe in (shutil.which("clang-cl"), os.path.join(os.environ.get("ProgramFiles", r"C:\Program Files"),
                                                         "LLVM", "bin", "clang-cl.exe")):
         if exe and os.path.isfile(exe):

@@ -8,8 +8,8 @@ composition, PyTorch, and the matrix products alone.
 Every case runs in a fresh process (its peak memory is its own): inputs made and touched, one
 call on a tiny problem to load the libraries, then ``--reps`` calls of the case with gradients,
 the peak resident set reset to the resident set before each (/proc/self/clear_refs). Reported:
-the median time, and each call's peak resident set above its start, less the returned
-gradients (N x D + C x D + C values), in MiB: the first call's (with the BLAS library's own
+the median time, and each call's peak resident set above its start, less the gradients it
+returned, in MiB: the first call's (with the BLAS library's own
 packing buffers, which its first large product touches and the process keeps) and the largest
 of the later calls' (what a call adds in a training loop, where earlier products have touched
 them). Rounds
@@ -132,7 +132,6 @@ def run_case(case, n, d, c, reps):
     else:
         np.matmul(small[0], small[1].T)
         fs.cross_entropy(np.zeros((8, 16), np.float32), small[3], return_grad=True)
-    grads = (n * d + c * d + c) * 4
     times, peaks = [], []
     result = None
     for _ in range(reps):
@@ -142,6 +141,7 @@ def run_case(case, n, d, c, reps):
         t0 = time.perf_counter()
         result = call()
         times.append(time.perf_counter() - t0)
+        grads = sum(np.asarray(a).nbytes for a in result[1] if a is not None)  # the returned gradients
         peaks.append((_status("VmHWM") - before - grads) / 2**20)
     # the first call's peak includes the BLAS library's own packing buffers, touched at its first
     # large product and kept for the process (any large matmul before, as in a training loop,
