@@ -151,7 +151,7 @@ static void ok(int status, const char *what)
             check("bce grad", k, y[k], g, rel * (fabsl(g) + 0.25L));                                          \
         }                                                                                                     \
         check("bce sum", 0, sum, total, rel * (1 + fabsl(total)));                                            \
-        free(x), free(y), free(t), free(w), free(out), free(tgt), free(rows);                                  \
+        free(x), free(y), free(t), free(w), free(out), free(tgt), free(rows);                                 \
     }
 
 CHECKS(float, f32, 2e-6L, 1e-12L)
