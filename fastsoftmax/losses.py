@@ -20,6 +20,9 @@ hold the options and the gradient between the two calls.
   other ``grad_output`` scales that array in place.  The gradient then belongs to the
   caller: a second ``backward`` for the same forward pass raises ``RuntimeError``, as does
   a ``backward`` before any forward pass.
+* ``CrossEntropyLoss(inplace=True)`` / ``BCEWithLogitsLoss(inplace=True)`` pass ``out=logits``:
+  the gradient overwrites the logits (dead after the loss in a training step) and ``backward``
+  returns the logits array itself, with no N x C array allocated per step.
 """
 
 import operator
@@ -90,7 +93,8 @@ class _FusedLoss:
         ndarray
             The gradient, with the logits' shape and the gradient dtype of the functional
             API.  For ``grad_output == 1`` (scalar) it is the array the kernel wrote, with
-            no copy; otherwise that array scaled in place.
+            no copy; otherwise that array scaled in place.  With ``inplace=True`` that array
+            is the logits array of the forward pass.
 
         Raises
         ------
@@ -143,6 +147,31 @@ class _FusedLoss:
             np.multiply(grad, g, out=grad)
         return grad
 
+    def _inplace_out(self, logits):
+        """``logits`` as the ``out=`` of the functional call (``inplace=True``), or the TypeError /
+        ValueError of an ``out=`` that cannot hold the gradient, naming ``inplace=True`` and what to
+        pass instead.  Checked before the call, so nothing is written; no array is allocated
+        instead (the reason for ``inplace=True``)."""
+        where = f"{type(self).__name__}(inplace=True) writes the gradient into the logits"
+        if not isinstance(logits, np.ndarray):
+            raise TypeError(f"{where}, so they must be a numpy.ndarray, got {type(logits).__name__}: pass "
+                            "np.asarray(logits, dtype=np.float32) (or float64), or use inplace=False")
+        if logits.dtype not in _INPLACE_DTYPES:
+            # the gradient has the logits' dtype, and only float16/32/64 logits are computed
+            raise TypeError(f"{where}, so they must be float16, float32 or float64, got {logits.dtype}: pass "
+                            "logits.astype(np.float32) (or float64), or use inplace=False")
+        if not logits.flags.writeable:
+            raise ValueError(f"{where}, but they are read-only: pass a writeable array (logits.copy()), or "
+                             "use inplace=False")
+        if not logits.flags.c_contiguous:
+            raise ValueError(f"{where}, so they must be C-contiguous (as out= of {self._function}), got a "
+                             "strided or transposed view: pass np.ascontiguousarray(logits)"
+                             f"{self._strided_hint}, or use inplace=False")
+        if not logits.flags.aligned:
+            raise ValueError(f"{where}, so they must be aligned (as out= of {self._function}), got a misaligned "
+                             "view of a byte buffer: pass logits.copy(), or use inplace=False")
+        return logits
+
     # ------------------------------------------------------------------ helpers
 
     def __repr__(self):
@@ -162,6 +191,16 @@ class _FusedLoss:
             if differs:
                 shown[name] = value
         return shown
+
+
+_INPLACE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _inplace_flag(inplace):
+    """``inplace`` as a bool, or TypeError (a truthy string or number is not taken for True)."""
+    if not isinstance(inplace, (bool, np.bool_)):
+        raise TypeError(f"inplace must be True or False, got {inplace!r}")
+    return bool(inplace)
 
 
 def _class_weight(weight):
@@ -212,6 +251,18 @@ class CrossEntropyLoss(_FusedLoss):
     z_loss : float >= 0, default 0.0
         Adds ``z_loss * logsumexp(row)**2`` to each row's loss (weighted like the row's
         main term), which keeps the logits' scale from drifting.
+    inplace : bool, default False
+        Write the gradient into the logits array itself (``out=logits`` of
+        :func:`fastsoftmax.cross_entropy`): the caller's logits array is overwritten with
+        ``d loss / d logits``, and ``backward()`` returns it.  Why: in a training step the
+        logits are dead after the loss, while a fresh gradient array costs its first-touch
+        page faults on every step -- for 256 MB about as much time as the kernel itself.
+        The logits must then be a writeable, C-contiguous, aligned ndarray of float16,
+        float32 or float64 (any ``axis``); anything else (a list, integer logits, a
+        read-only or strided array) raises ``TypeError`` / ``ValueError`` naming
+        ``inplace=True``, before anything is written -- no array is allocated instead.
+        Loss and gradient are bitwise those of ``inplace=False``, also when the target
+        shares memory with the logits (it is read as it was).
 
     All options are validated at construction by :func:`fastsoftmax.cross_entropy`
     itself, so a bad option raises its ``TypeError`` / ``ValueError`` here.  The class
@@ -229,8 +280,9 @@ class CrossEntropyLoss(_FusedLoss):
         ``d (grad_output * loss) / d logits`` for the last forward pass (logits' shape and
         dtype).  ``grad_output`` is a scalar, or for "none" an array of the loss's shape
         (one factor per row, broadcast along the class axis).  With the default 1.0 the
-        kernel's gradient array is returned itself; other values scale it in place.  Once
-        per forward pass: before a forward, or a second time, it raises ``RuntimeError``.
+        kernel's gradient array is returned itself (with ``inplace=True``: the logits
+        array); other values scale it in place.  Once per forward pass: before a forward,
+        or a second time, it raises ``RuntimeError``.
 
     See Also
     --------
@@ -266,15 +318,26 @@ class CrossEntropyLoss(_FusedLoss):
     >>> rows.shape
     (256,)
     >>> dlogits = loss_fn.backward(np.full(256, 1 / 256))   # same as the mean's gradient
+
+    The logits are dead after the loss: ``inplace=True`` writes the gradient over them.
+
+    >>> loss_fn = CrossEntropyLoss(label_smoothing=0.05, inplace=True)
+    >>> logits = X @ W + b
+    >>> loss = loss_fn(logits, y)                      # logits now hold d loss / d logits
+    >>> loss_fn.backward() is logits                   # no N x C array allocated
+    True
     """
 
     _defaults = dict(axis=-1, weight=None, ignore_index=-100, reduction="mean",
-                     label_smoothing=0.0, z_loss=0.0)
+                     label_smoothing=0.0, z_loss=0.0, inplace=False)
+    _function = "fastsoftmax.cross_entropy"
+    _strided_hint = " (for a transposed array: the C-contiguous array it views, with the class axis as axis=)"
 
     @functional._takes_axis
     def __init__(self, weight=None, *, axis=-1, ignore_index=-100, reduction="mean",
-                 label_smoothing=0.0, z_loss=0.0):
+                 label_smoothing=0.0, z_loss=0.0, inplace=False):
         super().__init__()
+        inplace = _inplace_flag(inplace)
         axis = _check_int_axis(axis)
         weight = _class_weight(weight)
         options = dict(axis=axis, weight=weight, ignore_index=ignore_index, reduction=reduction,
@@ -290,9 +353,13 @@ class CrossEntropyLoss(_FusedLoss):
         self.reduction = reduction
         self.label_smoothing = label_smoothing
         self.z_loss = z_loss
+        self.inplace = inplace
         self._options = options
 
     def _compute(self, logits, target):
+        if self.inplace:
+            return functional.cross_entropy(logits, target, return_grad=True, out=self._inplace_out(logits),
+                                            **self._options)
         return functional.cross_entropy(logits, target, return_grad=True, **self._options)
 
     def _broadcast_grad_output(self, g, grad):
@@ -322,6 +389,19 @@ class BCEWithLogitsLoss(_FusedLoss):
         last axis (``> 1`` raises recall, ``< 1`` precision).
     reduction : {"mean", "sum", "none"}, default "mean"
         "mean" divides by the number of elements; "none" returns the loss of each element.
+    inplace : bool, default False
+        Write the gradient into the logits array itself (``out=logits`` of
+        :func:`fastsoftmax.binary_cross_entropy_with_logits`): the caller's logits array is
+        overwritten with ``d loss / d logits``, and ``backward()`` returns it.  Why: in a
+        training step the logits are dead after the loss, while a fresh gradient array
+        costs its first-touch page faults on every step -- for 256 MB about as much time as
+        the kernel itself.  The logits must then be a writeable, C-contiguous, aligned
+        ndarray of float16, float32 or float64 (0-d too); anything else (a list or scalar,
+        integer logits, a read-only or strided array) raises ``TypeError`` /
+        ``ValueError`` naming ``inplace=True``, before anything is written -- no array is
+        allocated instead.
+        Loss and gradient are bitwise those of ``inplace=False``, also when the target or
+        the weights share memory with the logits (they are read as they were).
 
     Options are validated at construction by the function itself (a call on a dummy input
     of the options' broadcast shape), so a bad option raises its ``TypeError`` /
@@ -336,9 +416,9 @@ class BCEWithLogitsLoss(_FusedLoss):
     backward(grad_output=1.0)
         ``d (grad_output * loss) / d logits`` for the last forward pass.  ``grad_output``
         is a scalar, or for "none" an array of the logits' shape (elementwise).  With the
-        default 1.0 the kernel's gradient array is returned itself; other values scale it
-        in place.  Once per forward pass: before a forward, or a second time, it raises
-        ``RuntimeError``.
+        default 1.0 the kernel's gradient array is returned itself (with ``inplace=True``:
+        the logits array); other values scale it in place.  Once per forward pass: before a
+        forward, or a second time, it raises ``RuntimeError``.
 
     See Also
     --------
@@ -364,12 +444,25 @@ class BCEWithLogitsLoss(_FusedLoss):
     ...     b -= 2.0 * dlogits.sum(axis=0)
     >>> bool(loss < 0.5)
     True
+
+    With ``inplace=True`` the gradient overwrites the (dead) logits:
+
+    >>> loss_fn = BCEWithLogitsLoss(pos_weight=np.full(8, 2.0), inplace=True)
+    >>> loss_fn
+    BCEWithLogitsLoss(pos_weight=array([2., 2., 2., 2., 2., 2., 2., 2.]), inplace=True)
+    >>> logits = X @ W + b
+    >>> loss = loss_fn(logits, Y)
+    >>> loss_fn.backward() is logits
+    True
     """
 
-    _defaults = dict(weight=None, pos_weight=None, reduction="mean")
+    _defaults = dict(weight=None, pos_weight=None, reduction="mean", inplace=False)
+    _function = "fastsoftmax.binary_cross_entropy_with_logits"
+    _strided_hint = ""
 
-    def __init__(self, weight=None, *, pos_weight=None, reduction="mean"):
+    def __init__(self, weight=None, *, pos_weight=None, reduction="mean", inplace=False):
         super().__init__()
+        inplace = _inplace_flag(inplace)
         if weight is not None:
             weight = np.asarray(weight)
         if pos_weight is not None:
@@ -388,9 +481,13 @@ class BCEWithLogitsLoss(_FusedLoss):
         self.weight = weight
         self.pos_weight = pos_weight
         self.reduction = reduction
+        self.inplace = inplace
         self._options = options
 
     def _compute(self, logits, target):
+        if self.inplace:
+            return functional.binary_cross_entropy_with_logits(logits, target, return_grad=True,
+                                                               out=self._inplace_out(logits), **self._options)
         return functional.binary_cross_entropy_with_logits(logits, target, return_grad=True,
                                                            **self._options)
 

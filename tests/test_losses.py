@@ -9,6 +9,10 @@
 * training: a few epochs of NumPy softmax regression (CrossEntropyLoss) and multi-label
   logistic regression (BCEWithLogitsLoss) in float64 end with the same weights, to 1e-12,
   as the same training with the float64 reference loss.
+* ``inplace=True``: the gradient is written into the logits and ``backward`` returns them,
+  bitwise the loss and gradient of ``inplace=False`` (every option, dtype, axis, grad_output,
+  targets and weights sharing the logits' memory); logits that cannot hold the gradient raise
+  a TypeError / ValueError naming ``inplace=True``, with nothing written.
 """
 
 import doctest
@@ -20,7 +24,7 @@ from fastsoftmax import functional as F
 from fastsoftmax import losses
 from fastsoftmax import reference as ref
 from fastsoftmax.losses import BCEWithLogitsLoss, CrossEntropyLoss
-from conftest import make_index_target, make_logits, make_prob_target
+from conftest import make_index_target, make_logits, make_prob_target, misaligned
 
 HAVE_BCE = hasattr(F, "binary_cross_entropy_with_logits")
 needs_bce = pytest.mark.skipif(not HAVE_BCE, reason="fastsoftmax.binary_cross_entropy_with_logits not available")
@@ -573,3 +577,374 @@ def test_weight_is_the_first_positional_option():
 def test_repr_of_a_long_weight_is_compact():
     r = repr(BCEWithLogitsLoss(pos_weight=np.ones(5000)))
     assert r.startswith("BCEWithLogitsLoss(pos_weight=array([1., 1., 1., ..., 1., 1., 1.]") and len(r) < 100
+
+
+# ----------------------------------------------------------------------------- inplace=True
+
+# the bitwise cases above, and odd shapes
+CE_INPLACE_CASES = CE_CASES + [
+    ("odd-37x101-all", (37, 101), -1, "index", dict(weight="w", ignore_index=-1, label_smoothing=0.1, z_loss=1e-3)),
+    ("odd-37x101-axis0-sum", (37, 101), 0, "index", dict(weight="w", reduction="sum", label_smoothing=0.2)),
+    ("odd-5x3-prob-none", (5, 3), -1, "prob", dict(weight="w", reduction="none", label_smoothing=0.1, z_loss=1e-2)),
+    ("odd-5x3-axis0-prob", (5, 3), 0, "prob", dict(z_loss=1e-2)),
+]
+BCE_INPLACE_CASES = BCE_CASES + [
+    ("odd-37x101-all", (37, 101), dict(weight="class", pos_weight="class")),
+    ("odd-5x3-none", (5, 3), dict(weight="full", pos_weight="class", reduction="none")),
+    ("0d", (), {}),
+]
+
+
+def _check_inplace(loss_fn, logits, target, want_loss, want_grad, grad_output=None):
+    """loss_fn(logits, target) (inplace=True): the loss bitwise ``want_loss``; backward() returns
+    the logits array itself, holding (bitwise) ``want_grad``."""
+    loss = loss_fn(logits, target)
+    assert_bitwise(loss, want_loss, "loss (inplace)")
+    assert_bitwise(logits, want_grad, "logits after the forward pass (the gradient)")
+    grad = loss_fn.backward() if grad_output is None else loss_fn.backward(grad_output)
+    assert grad is logits, "backward() must return the logits array itself"
+    return grad
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name,shape,axis,kind,options", CE_INPLACE_CASES, ids=[c[0] for c in CE_INPLACE_CASES])
+def test_cross_entropy_inplace_is_bitwise_the_gradient(rng, dtype, name, shape, axis, kind, options):
+    logits, target, options = _ce_inputs(rng, shape, axis, kind, options, dtype)
+    plain = CrossEntropyLoss(axis=axis, **options)
+    want_loss = plain(logits, target)
+    want_grad = plain.backward()
+    assert want_grad is not logits
+    loss_fn = CrossEntropyLoss(axis=axis, inplace=True, **options)
+    grad = _check_inplace(loss_fn, logits, target, want_loss, want_grad)
+    assert grad.dtype == np.dtype(dtype) and grad.shape == shape
+    # the object is reusable, on fresh logits each step
+    logits2, target2, _ = _ce_inputs(rng, shape, axis, kind, {}, dtype)
+    want_loss = plain(logits2, target2)
+    _check_inplace(loss_fn, logits2, target2, want_loss, plain.backward())
+
+
+@needs_bce
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name,shape,options", BCE_INPLACE_CASES, ids=[c[0] for c in BCE_INPLACE_CASES])
+def test_bce_inplace_is_bitwise_the_gradient(rng, dtype, name, shape, options):
+    logits, target, options = _bce_inputs(rng, shape, options, dtype)
+    logits = np.array(logits, dtype)  # a 0-d array, not a NumPy scalar
+    plain = BCEWithLogitsLoss(**options)
+    loss_fn = BCEWithLogitsLoss(inplace=True, **options)
+    for t in (target, target.astype(bool), target.astype(np.int8)):
+        x = logits.copy()
+        want_loss = plain(x, t)
+        want_grad = plain.backward()
+        grad = _check_inplace(loss_fn, x, t, want_loss, want_grad)
+        assert grad.dtype == np.dtype(dtype) and grad.shape == shape
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_inplace_backward_grad_output(rng, dtype, reduction):
+    """backward(g) scales the gradient in the logits in place: bitwise backward(g) without inplace."""
+    shape, axis = (37, 101), -1
+    logits, target, options = _ce_inputs(rng, shape, axis, "index",
+                                         dict(weight="w", ignore_index=-1, label_smoothing=0.1), dtype)
+    plain = CrossEntropyLoss(reduction=reduction, **options)
+    loss_fn = CrossEntropyLoss(reduction=reduction, inplace=True, **options)
+    factors = [2.5, 3, -0.75, np.float32(0.1), 0.0]
+    if reduction == "none":
+        factors += [rng.uniform(-2.0, 2.0, size=shape[0]), np.ones(shape[0], np.int32)]
+    for g in factors:
+        x = logits.copy()
+        want_loss = plain(x, target)
+        want_grad = plain.backward(g)
+        assert_bitwise(loss_fn(x, target), want_loss, "loss")
+        got = loss_fn.backward(g)
+        assert got is x
+        assert_bitwise(got, want_grad, f"grad times {g!r}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_cross_entropy_inplace_per_row_grad_output_axis0(rng, dtype):
+    shape = (9, 5, 6)  # classes on axis 0: one factor per (5, 6) position
+    logits, target, options = _ce_inputs(rng, shape, 0, "prob", dict(z_loss=1e-2), dtype)
+    g = rng.uniform(-2.0, 2.0, size=(5, 6))
+    plain = CrossEntropyLoss(axis=0, reduction="none", **options)
+    plain(logits, target)
+    want = plain.backward(g)
+    loss_fn = CrossEntropyLoss(axis=0, reduction="none", inplace=True, **options)
+    loss_fn(logits, target)
+    got = loss_fn.backward(g)
+    assert got is logits
+    assert_bitwise(got, want, "per-position scaled grad")
+
+
+@needs_bce
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_inplace_backward_grad_output(rng, dtype, reduction):
+    logits, target, options = _bce_inputs(rng, (11, 7), dict(weight="class", pos_weight="class"), dtype)
+    plain = BCEWithLogitsLoss(reduction=reduction, **options)
+    loss_fn = BCEWithLogitsLoss(reduction=reduction, inplace=True, **options)
+    for g in SCALARS + ([rng.uniform(-2.0, 2.0, size=logits.shape)] if reduction == "none" else []):
+        x = logits.copy()
+        want_loss = plain(x, target)
+        want_grad = plain.backward(g)
+        assert_bitwise(loss_fn(x, target), want_loss, "loss")
+        got = loss_fn.backward(g)
+        assert got is x
+        assert_bitwise(got, want_grad, f"grad times {g!r}")
+
+
+def _inplace_bad_logits(case, dtype=np.float64, shape=(6, 5)):
+    """(logits, exception, words of the message) for logits that cannot receive the gradient."""
+    x = make_logits(np.random.default_rng(1), shape, np.float64)
+    n, c = shape
+    if case == "list":
+        return x.tolist(), TypeError, ["numpy.ndarray, got list", "np.asarray"]
+    if case == "scalar":
+        return np.float64(0.5), TypeError, ["numpy.ndarray, got float64"]
+    if case in ("int64", "bool", ">f8", "longdouble"):
+        bad = {"int64": lambda: (x * 10).astype(np.int64), "bool": lambda: x > 0,
+               ">f8": lambda: x.astype(">f8"), "longdouble": lambda: x.astype(np.longdouble)}[case]()
+        return bad, TypeError, ["float16, float32 or float64, got", "astype"]
+    if case == "readonly":
+        x = x.astype(dtype)
+        x.flags.writeable = False
+        return x, ValueError, ["read-only", "logits.copy()"]
+    if case == "misaligned":
+        return misaligned(x.astype(dtype)), ValueError, ["aligned", "logits.copy()"]
+    bad = {"transposed": lambda: np.ascontiguousarray(x.T).T,
+           "column-slice": lambda: make_logits(np.random.default_rng(1), (n, 2 * c), dtype)[:, ::2],
+           "row-step": lambda: make_logits(np.random.default_rng(1), (2 * n, c), dtype)[::2],
+           "fortran": lambda: np.asfortranarray(x.astype(dtype)),
+           "negative": lambda: x.astype(dtype)[::-1]}[case]()
+    return bad, ValueError, ["C-contiguous", "np.ascontiguousarray(logits)"]
+
+
+INPLACE_BAD = ["list", "scalar", "int64", "bool", ">f8", "longdouble", "readonly", "misaligned", "transposed",
+               "column-slice", "row-step", "fortran", "negative"]
+
+
+@pytest.mark.parametrize("case", INPLACE_BAD)
+@pytest.mark.parametrize("cls", [CrossEntropyLoss, BCEWithLogitsLoss], ids=lambda c: c.__name__)
+def test_inplace_refuses_logits_that_cannot_hold_the_gradient(cls, case):
+    """A clear TypeError / ValueError naming inplace=True and what to pass instead; nothing written,
+    nothing allocated instead; no gradient kept."""
+    if cls is BCEWithLogitsLoss and not HAVE_BCE:
+        pytest.skip("fastsoftmax.binary_cross_entropy_with_logits not available")
+    if case == "longdouble" and np.dtype(np.longdouble) == np.float64:
+        pytest.skip("long double is float64 here")
+    logits, exc, words = _inplace_bad_logits(case)
+    shape = np.shape(logits)
+    if cls is CrossEntropyLoss:
+        target = np.zeros(shape[:-1], np.int64) if len(shape) else np.zeros((), np.int64)
+    else:
+        target = np.zeros(shape)
+    before = np.array(logits, copy=True)
+    loss_fn = cls(inplace=True)
+    with pytest.raises(exc) as info:
+        loss_fn(logits, target)
+    message = str(info.value)
+    assert message.startswith(f"{cls.__name__}(inplace=True) writes the gradient into the logits"), message
+    assert "inplace=False" in message, message
+    for word in words:
+        assert word in message, message
+    assert np.array_equal(np.asarray(logits), before) and np.asarray(logits).dtype == before.dtype
+    with pytest.raises(RuntimeError, match="last forward pass raised"):
+        loss_fn.backward()
+    # without inplace the function takes these layouts (the sum's order may follow the layout)
+    if exc is ValueError:
+        plain = cls()
+        want = plain(np.ascontiguousarray(logits), target)
+        np.testing.assert_allclose(plain(logits, target), want, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_inplace_errors_after_the_check_write_nothing(rng, dtype):
+    """Errors the function raises (targets, shapes, options known at the call) leave the logits as
+    they were, bit for bit."""
+    logits, target, _ = _ce_inputs(rng, (6, 5), -1, "index", {}, dtype)
+    before = logits.copy()
+    calls = [(CrossEntropyLoss(inplace=True), np.array([0, 1, 2, 3, 4, 99]), IndexError),
+             (CrossEntropyLoss(inplace=True), np.zeros(5, np.int64), ValueError),
+             (CrossEntropyLoss(inplace=True), np.full((6, 5), "a"), TypeError),
+             (CrossEntropyLoss(weight=np.ones(4), inplace=True), target, ValueError),
+             (CrossEntropyLoss(axis=2, inplace=True), target, np.exceptions.AxisError)]
+    if HAVE_BCE:
+        calls += [(BCEWithLogitsLoss(inplace=True), np.zeros((6, 4)), ValueError),
+                  (BCEWithLogitsLoss(inplace=True), np.full((6, 5), "a"), TypeError),
+                  (BCEWithLogitsLoss(pos_weight=np.ones(4), inplace=True), np.zeros((6, 5)), ValueError)]
+    for loss_fn, bad_target, exc in calls:
+        with pytest.raises(exc):
+            loss_fn(logits, bad_target)
+        assert_bitwise(logits, before, f"logits after a {exc.__name__} of {loss_fn!r}")
+        with pytest.raises(RuntimeError, match="last forward pass raised"):
+            loss_fn.backward()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_cross_entropy_inplace_layouts(rng, dtype, axis):
+    """Any axis of a C-contiguous array, and a C-contiguous slice of rows (only it is written);
+    a transposed or column-sliced array is refused (out= must be C-contiguous), while its
+    C-contiguous base with the other axis gives the transposed gradient."""
+    C = 11
+    shape = (37, C) if axis == -1 else (C, 37)
+    kind_options = dict(label_smoothing=0.1, reduction="sum")
+    base, target, options = _ce_inputs(rng, (2 * shape[0], shape[1]) if axis == -1 else (shape[0], 2 * shape[1]),
+                                       axis, "index", kind_options, dtype)
+    plain = CrossEntropyLoss(axis=axis, **options)
+    loss_fn = CrossEntropyLoss(axis=axis, inplace=True, **options)
+
+    # the whole array, then a slice of rows that is C-contiguous (axis=-1) or not (axis=0)
+    x = base.copy()
+    want_loss = plain(x, target)
+    _check_inplace(loss_fn, x, target, want_loss, plain.backward())
+    if axis == -1:
+        buf = base.copy()
+        view = buf[5:5 + shape[0]]
+        t = target[5:5 + shape[0]]
+        want_loss = plain(view, t)
+        want_grad = plain.backward()
+        _check_inplace(loss_fn, view, t, want_loss, want_grad)
+        assert_bitwise(buf[:5], base[:5], "rows before the slice")
+        assert_bitwise(buf[5 + shape[0]:], base[5 + shape[0]:], "rows after the slice")
+    else:
+        view = base.copy()[:, :shape[1]]  # the first 37 columns: strided
+        with pytest.raises(ValueError, match=r"inplace=True.*C-contiguous"):
+            loss_fn(view, target[:shape[1]])
+
+    # transposed: refused; the C-contiguous base with the class axis moved is the in-place way
+    other = 0 if axis == -1 else -1
+    t_base = np.ascontiguousarray(base.T)  # classes on the other axis
+    xt = t_base.T                          # the same logits as base, classes on `axis`, not C-contiguous
+    before = t_base.copy()
+    with pytest.raises(ValueError, match=r"inplace=True.*C-contiguous"):
+        loss_fn(xt, target)
+    assert_bitwise(t_base, before, "transposed logits after the refused call")
+    transposed_loss = plain(xt, target)  # without inplace: any layout
+    transposed_grad = plain.backward()
+    plain_other = CrossEntropyLoss(axis=other, **options)
+    want_loss = plain_other(t_base, target)
+    want_grad = plain_other.backward()
+    alt = CrossEntropyLoss(axis=other, inplace=True, **options)
+    grad = _check_inplace(alt, t_base, target, want_loss, want_grad)
+    assert_bitwise(want_loss, transposed_loss, "loss of the transposed base")
+    # the same gradient as the transposed logits' (whose gradient array, laid out like the
+    # logits, is written along another stride: equal to the rounding of the last bit)
+    eps = np.finfo(np.dtype(dtype)).eps
+    np.testing.assert_allclose(grad.T.astype(np.float64), transposed_grad.astype(np.float64), rtol=4 * eps,
+                               atol=4 * eps * np.max(np.abs(transposed_grad.astype(np.float64))))
+
+
+@needs_bce
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_bce_inplace_layouts(rng, dtype):
+    base, target, options = _bce_inputs(rng, (40, 9), dict(weight="class"), dtype)
+    plain = BCEWithLogitsLoss(**options)
+    loss_fn = BCEWithLogitsLoss(inplace=True, **options)
+    buf = base.copy()
+    view = buf[3:30]  # a C-contiguous slice of rows: only it is written
+    want_loss = plain(view, target[3:30])
+    _check_inplace(loss_fn, view, target[3:30], want_loss, plain.backward())
+    assert_bitwise(buf[:3], base[:3], "rows before the slice")
+    assert_bitwise(buf[30:], base[30:], "rows after the slice")
+    for bad in (np.ascontiguousarray(base.T).T, base.copy()[::2], np.full((40, 18), 1.0, dtype)[:, ::2]):
+        before = bad.copy()
+        with pytest.raises(ValueError, match=r"inplace=True.*C-contiguous"):
+            loss_fn(bad, np.zeros(bad.shape))
+        assert_bitwise(bad, before, "strided logits after the refused call")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_cross_entropy_inplace_target_sharing_the_logits(rng, dtype):
+    """Probability targets that are the logits, or another view of their memory, are read as they
+    were before the gradient overwrites them (the function copies inputs that overlap out=)."""
+    x0 = make_logits(rng, (37, 11), dtype)
+    cases = {"same": lambda x: x, "reversed-rows": lambda x: x[::-1], "reversed-classes": lambda x: x[:, ::-1],
+             "a-copy": lambda x: x.copy()}
+    for options in ({}, dict(weight=rng.uniform(0.5, 2.0, 11), label_smoothing=0.1, z_loss=1e-2, reduction="none")):
+        plain = CrossEntropyLoss(**options)
+        loss_fn = CrossEntropyLoss(inplace=True, **options)
+        for name, make_target in cases.items():
+            x = x0.copy()
+            independent = make_target(x0.copy()).copy()
+            want_loss = plain(x0.copy(), independent)
+            want_grad = plain.backward()
+            target = make_target(x)
+            if name != "a-copy":
+                assert np.shares_memory(target, x)
+            _check_inplace(loss_fn, x, target, want_loss, want_grad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_cross_entropy_inplace_weight_sharing_the_logits(rng, dtype):
+    x0 = make_logits(rng, (11, 11), dtype)
+    x0 = np.abs(x0) + np.asarray(0.5, dtype)  # its first row serves as class weights
+    t = rng.integers(0, 11, size=11)
+    x = x0.copy()
+    plain = CrossEntropyLoss(weight=x0[0].copy())
+    want_loss = plain(x0.copy(), t)
+    want_grad = plain.backward()
+    loss_fn = CrossEntropyLoss(weight=x[0], inplace=True)  # a view of the logits, read at each call
+    _check_inplace(loss_fn, x, t, want_loss, want_grad)
+
+
+@needs_bce
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_bce_inplace_target_and_weights_sharing_the_logits(rng, dtype):
+    x0 = make_logits(rng, (23, 9), dtype)
+    cases = [("target-is-logits", lambda x: (x, {})),
+             ("target-reversed", lambda x: (x[::-1], {})),
+             ("weight-is-logits", lambda x: (np.ones(x.shape), dict(weight=x))),
+             ("pos_weight-row", lambda x: (x, dict(pos_weight=x[0], reduction="none"))),
+             ("all", lambda x: (x[:, ::-1], dict(weight=x[::-1], pos_weight=x[-1], reduction="sum")))]
+    for name, make in cases:
+        x = x0.copy()
+        independent_target, independent_options = make(x0.copy())
+        independent_target = np.array(independent_target, copy=True)
+        independent_options = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                               for k, v in independent_options.items()}
+        plain = BCEWithLogitsLoss(**independent_options)
+        want_loss = plain(x0.copy(), independent_target)
+        want_grad = plain.backward()
+        target, options = make(x)
+        loss_fn = BCEWithLogitsLoss(inplace=True, **options)
+        loss = loss_fn(x, target)
+        assert_bitwise(loss, want_loss, f"loss ({name})")
+        assert_bitwise(x, want_grad, f"gradient in the logits ({name})")
+        assert loss_fn.backward() is x
+
+
+def test_inplace_option_repr_and_type():
+    assert repr(CrossEntropyLoss()) == "CrossEntropyLoss()"
+    assert repr(CrossEntropyLoss(inplace=False)) == "CrossEntropyLoss()"
+    assert repr(CrossEntropyLoss(inplace=True)) == "CrossEntropyLoss(inplace=True)"
+    assert repr(CrossEntropyLoss(label_smoothing=0.1, inplace=True)) == (
+        "CrossEntropyLoss(label_smoothing=0.1, inplace=True)")
+    assert repr(CrossEntropyLoss(inplace=np.True_)) == "CrossEntropyLoss(inplace=True)"
+    assert CrossEntropyLoss().inplace is False and CrossEntropyLoss(inplace=np.True_).inplace is True
+    assert repr(BCEWithLogitsLoss()) == "BCEWithLogitsLoss()"
+    assert repr(BCEWithLogitsLoss(inplace=True)) == "BCEWithLogitsLoss(inplace=True)"
+    assert repr(BCEWithLogitsLoss(reduction="sum", inplace=True)) == "BCEWithLogitsLoss(reduction='sum', inplace=True)"
+    for cls in (CrossEntropyLoss, BCEWithLogitsLoss):
+        for bad in (1, 0, "yes", None, 1.0):
+            with pytest.raises(TypeError, match=r"inplace must be True or False, got"):
+                cls(inplace=bad)
+        with pytest.raises(TypeError):
+            cls(None, True)  # keyword-only
+
+
+def test_inplace_training_is_bitwise_the_plain_training(rng):
+    """A training loop with inplace=True ends with exactly the weights of the same loop without."""
+    n, d, C = 400, 10, 7
+    X, y = _cluster_data(rng, n, d, C)
+    for options in ({}, dict(label_smoothing=0.1, z_loss=1e-3)):
+        got = _train(CrossEntropyLoss(inplace=True, **options), X, y, C)
+        want = _train(CrossEntropyLoss(**options), X, y, C)
+        for a, b in zip(got, want):
+            assert np.array_equal(a, b)
+    if HAVE_BCE:
+        Y = (X[:, :6] > 0).astype(np.float64)
+        got = _train(BCEWithLogitsLoss(inplace=True), X, Y, 6)
+        want = _train(BCEWithLogitsLoss(), X, Y, 6)
+        for a, b in zip(got, want):
+            assert np.array_equal(a, b)
