@@ -18,12 +18,16 @@ from conftest import (
     grad_row_factor,
     make_index_target,
     make_prob_target,
+    zloss_loss_allowance,
+    zloss_row_factor,
 )
 
 # every test here runs on each instruction-set path with 1 and 2 threads (conftest.backend)
 pytestmark = pytest.mark.usefixtures("backend")
 
 SHORT_CS = list(range(1, 18)) + [23, 31, 32, 33, 47, 63, 64, 65]
+# rows of the grouped path (driver_group.h: 33 to 4096 classes, 4 rows at a time) and past it
+GROUP_CS = [34, 66, 100, 129, 257, 1000, 4095, 4096, 4097]
 
 
 def _with_specials(rng, x):
@@ -59,7 +63,7 @@ def _ce(x, t, **kw):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("N", [8, 37, 67])
-@pytest.mark.parametrize("C", SHORT_CS)
+@pytest.mark.parametrize("C", SHORT_CS + GROUP_CS)
 def test_short_rows(rng, isa, dtype, N, C):
     x = (rng.standard_normal((N, C)) * 3).astype(dtype)
     _family(x)
@@ -151,3 +155,37 @@ def test_dense_tiles(rng, isa, dtype, C):
     x3 = x[: 7 * 29].reshape(7, 29, C)
     _family(x3)
     _ce(x3, t[: 7 * 29].reshape(7, 29), axis=-1, reduction="none")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N", [1, 3, 5, 9])
+@pytest.mark.parametrize("C", [34, 65, 100, 257, 1000, 4096])
+def test_grouped_rows(rng, isa, dtype, N, C):
+    """Batches of 4-row groups and a partial one: rows of a wider array (row stride > C), in
+    place and into out=, ignored rows and weights, z-loss, and each row on its own."""
+    wide = (rng.standard_normal((N, C + 7)) * 3).astype(dtype)
+    x = wide[:, 3:C + 3]  # row stride C + 7, class stride 1
+    _family(x)
+    for fn, check in (("softmax", assert_softmax_close), ("log_softmax", assert_value_close)):
+        want = getattr(ref, fn)(x)
+        y = x.copy()
+        getattr(fs, fn)(y, out=y)
+        check(y, want, dtype, fn)
+        o = np.full((N, C + 5), 7, dtype)
+        getattr(fs, fn)(x, out=o[:, 2:C + 2])
+        check(o[:, 2:C + 2], want, dtype, fn)
+        assert (o[:, :2] == 7).all() and (o[:, C + 2:] == 7).all()
+        # a row's result does not depend on the rows grouped with it
+        for n in range(N):
+            np.testing.assert_array_equal(getattr(fs, fn)(x[n:n + 1]), getattr(fs, fn)(x)[n:n + 1])
+    w = rng.uniform(0.5, 2.0, C).astype(dtype)
+    t = make_index_target(rng, (N,), C, ignore_index=-100)
+    for kw in (dict(), dict(weight=w, reduction="sum"), dict(reduction="none"), dict(label_smoothing=0.1)):
+        _ce(x, t, **kw)
+    loss_ref, grad_ref = ref.cross_entropy(x, t, return_grad=True, z_loss=1e-3, reduction="none")
+    y = np.ascontiguousarray(x)
+    loss, g = fs.cross_entropy(y, t, return_grad=True, out=y, z_loss=1e-3, reduction="none")
+    assert g is y
+    zl = dict(z_loss=1e-3, reduction="none")
+    assert_value_close(loss, loss_ref, dtype, "loss", allowance=zloss_loss_allowance(x, t, **zl))
+    assert_grad_close(g, grad_ref, dtype, zloss_row_factor(x, t, **zl))

@@ -6,9 +6,12 @@
 #define LANES FS_LANES_F32
 #define VLOAD load_f32
 #define VSTORE store_f32
+#define VLOAD_TAIL vload_tail_f32
+#define VSTORE_TAIL vstore_tail_f32
 #define VSTREAM stream_f32
 #define VSPLAT splat_f32
 #define VMAX max_f32
+#define VHMAX hmax_f32
 #define VEXP exp_f32
 #define VEXPN expneg_f32
 #define VLOG log_f32

@@ -6,9 +6,12 @@
 #define LANES FS_LANES_F64
 #define VLOAD load_f64
 #define VSTORE store_f64
+#define VLOAD_TAIL vload_tail_f64
+#define VSTORE_TAIL vstore_tail_f64
 #define VSTREAM stream_f64
 #define VSPLAT splat_f64
 #define VMAX max_f64
+#define VHMAX hmax_f64
 #define VEXP exp_f64
 #define VEXPN expneg_f64
 #define VLOG log_f64

@@ -5,9 +5,12 @@
 #undef LANES
 #undef VLOAD
 #undef VSTORE
+#undef VLOAD_TAIL
+#undef VSTORE_TAIL
 #undef VSTREAM
 #undef VSPLAT
 #undef VMAX
+#undef VHMAX
 #undef VEXP
 #undef VEXPN
 #undef VLOG

@@ -5,6 +5,9 @@
 /* Copy the last n < LANES elements into a full vector, the rest set to fill. */
 FS_INLINE V H(load_tail)(const T *p, int64_t n, T fill)
 {
+#if FS_MASKED_TAILS
+    return VLOAD_TAIL(p, n, fill);
+#endif
     T tmp[LANES];
     for (int k = 0; k < LANES; k++)
         tmp[k] = k < n ? p[k] : fill;
@@ -22,6 +25,10 @@ FS_INLINE V H(from_scalars)(const T *a)
 
 FS_INLINE void H(store_tail)(T *p, int64_t n, V v)
 {
+#if FS_MASKED_TAILS
+    VSTORE_TAIL(p, n, v);
+    return;
+#endif
     T tmp[LANES];
     VSTORE(tmp, v);
     for (int64_t k = 0; k < n; k++)

@@ -138,6 +138,99 @@ FS_INLINE vf64 widen_sum_f32(vf32 a)
 
 FS_INLINE vf64 widen_sum_f64(vf64 a) { return a; }
 
+/* The first n (0 <= n < lanes) elements at p as a vector, the other lanes set to fill, and the
+ * store of a vector's first n lanes: masked loads and stores where the instruction set has them
+ * (a masked-off element is neither read nor faulted on); elsewhere lane by lane through a
+ * stack copy (which stalls on store forwarding: 20-30 cycles, more than a short row's work). */
+#if FS_VBYTES == 64 && defined(__AVX512F__)
+#define FS_MASKED_TAILS 1
+FS_INLINE vf32 vload_tail_f32(const float *p, int64_t n, float fill)
+{
+    return (vf32)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), (__mmask16)((1u << n) - 1), p);
+}
+FS_INLINE vf64 vload_tail_f64(const double *p, int64_t n, double fill)
+{
+    return (vf64)_mm512_mask_loadu_pd(_mm512_set1_pd(fill), (__mmask8)((1u << n) - 1), p);
+}
+FS_INLINE void vstore_tail_f32(float *p, int64_t n, vf32 v) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v); }
+FS_INLINE void vstore_tail_f64(double *p, int64_t n, vf64 v) { _mm512_mask_storeu_pd(p, (__mmask8)((1u << n) - 1), (__m512d)v); }
+#elif FS_VBYTES == 32 && defined(__AVX2__)
+#define FS_MASKED_TAILS 1
+FS_INLINE vi32 fs_tail_mask32(int64_t n) { return (vi32){0, 1, 2, 3, 4, 5, 6, 7} < (int32_t)n; }
+FS_INLINE vi64 fs_tail_mask64(int64_t n) { return (vi64){0, 1, 2, 3} < (int64_t)n; }
+FS_INLINE vf32 vload_tail_f32(const float *p, int64_t n, float fill)
+{
+    const vi32 m = fs_tail_mask32(n);
+    return select_f32(m, (vf32)_mm256_maskload_ps(p, (__m256i)m), splat_f32(fill));
+}
+FS_INLINE vf64 vload_tail_f64(const double *p, int64_t n, double fill)
+{
+    const vi64 m = fs_tail_mask64(n);
+    return select_f64(m, (vf64)_mm256_maskload_pd(p, (__m256i)m), splat_f64(fill));
+}
+FS_INLINE void vstore_tail_f32(float *p, int64_t n, vf32 v) { _mm256_maskstore_ps(p, (__m256i)fs_tail_mask32(n), (__m256)v); }
+FS_INLINE void vstore_tail_f64(double *p, int64_t n, vf64 v) { _mm256_maskstore_pd(p, (__m256i)fs_tail_mask64(n), (__m256d)v); }
+#else
+#define FS_MASKED_TAILS 0
+#endif
+
+/* Horizontal max and sum by halving (log2(lanes) shuffles instead of a chain of lanes - 1 scalar
+ * steps, which cost 60 cycles a row at 16 lanes): the max is exact in any order; the sum adds
+ * the lanes in a fixed tree order. */
+#if FS_VBYTES == 16
+#define FS_HALVE_F32(a) __builtin_shufflevector(a, a, 2, 3, 0, 1)
+#define FS_PAIR_F32(a) __builtin_shufflevector(a, a, 1, 0, 3, 2)
+#define FS_HALVE_F64(a) __builtin_shufflevector(a, a, 1, 0)
+#elif FS_VBYTES == 32
+#define FS_HALVE_F32(a) __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3)
+#define FS_QUARTER_F32(a) __builtin_shufflevector(a, a, 2, 3, 0, 1, 6, 7, 4, 5)
+#define FS_PAIR_F32(a) __builtin_shufflevector(a, a, 1, 0, 3, 2, 5, 4, 7, 6)
+#define FS_HALVE_F64(a) __builtin_shufflevector(a, a, 2, 3, 0, 1)
+#define FS_PAIR_F64(a) __builtin_shufflevector(a, a, 1, 0, 3, 2)
+#elif FS_VBYTES == 64
+#define FS_HALVE_F32(a) __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)
+#define FS_EIGHTH_F32(a) __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11)
+#define FS_QUARTER_F32(a) __builtin_shufflevector(a, a, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)
+#define FS_PAIR_F32(a) __builtin_shufflevector(a, a, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14)
+#define FS_HALVE_F64(a) __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3)
+#define FS_QUARTER_F64(a) __builtin_shufflevector(a, a, 2, 3, 0, 1, 6, 7, 4, 5)
+#define FS_PAIR_F64(a) __builtin_shufflevector(a, a, 1, 0, 3, 2, 5, 4, 7, 6)
+#endif
+FS_INLINE float hmax_f32(vf32 a)
+{
+    a = max_f32(a, FS_HALVE_F32(a));
+#if FS_VBYTES == 64
+    a = max_f32(a, FS_EIGHTH_F32(a));
+#endif
+#if FS_VBYTES >= 32
+    a = max_f32(a, FS_QUARTER_F32(a));
+#endif
+    a = max_f32(a, FS_PAIR_F32(a));
+    return a[0];
+}
+FS_INLINE double hmax_f64(vf64 a)
+{
+    a = max_f64(a, FS_HALVE_F64(a));
+#if FS_VBYTES == 64
+    a = max_f64(a, FS_QUARTER_F64(a));
+#endif
+#if FS_VBYTES >= 32
+    a = max_f64(a, FS_PAIR_F64(a));
+#endif
+    return a[0];
+}
+FS_INLINE double hsum_f64(vf64 a)
+{
+    a += FS_HALVE_F64(a);
+#if FS_VBYTES == 64
+    a += FS_QUARTER_F64(a);
+#endif
+#if FS_VBYTES >= 32
+    a += FS_PAIR_F64(a);
+#endif
+    return a[0];
+}
+
 /* Lane k = p[k][j]: one class of LANES rows, built in registers (a vector
  * load right after scalar stores to the same place would stall on store
  * forwarding). */

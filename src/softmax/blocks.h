@@ -24,12 +24,7 @@ static T H(block_max)(const T *x, int64_t n)
         a0 = VMAX(VLOAD(x + j), a0);
     if (j < n)
         a1 = VMAX(H(load_tail)(x + j, n - j, -INFINITY), a1);
-    a0 = VMAX(VMAX(a0, a1), VMAX(a2, a3));
-    T m = -INFINITY;
-    for (int k = 0; k < LANES; k++)
-        if (a0[k] > m)
-            m = a0[k];
-    return m;
+    return VHMAX(VMAX(VMAX(a0, a1), VMAX(a2, a3)));
 }
 
 static int H(block_has_nan)(const T *x, int64_t n)
@@ -112,17 +107,9 @@ FS_INLINE double H(sumexp_body)(const T *x, T *e, int64_t n, T m, const int stor
         a += e0;
     }
     acc += VWIDEN(a);
-    double s = 0.0;
-    for (int k = 0; k < FS_LANES_F64; k++)
-        s += acc[k];
-    if (track) {
-        T mm = -INFINITY;
-        for (int k = 0; k < LANES; k++)
-            if (mx0[k] > mm)
-                mm = mx0[k];
-        *xmax = mm;
-    }
-    return s;
+    if (track)
+        *xmax = VHMAX(mx0);
+    return hsum_f64(acc);
 }
 
 /* sum_j exp(x_j - m) over a block, storing the exponentials in e unless e is NULL */

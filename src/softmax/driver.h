@@ -25,13 +25,6 @@ static void H(scratch_free)(H(scratchset) *w)
     free(w->eb);
 }
 
-/* A batch job's split into runs for fs_parallel: the runs of tiles, of pipelined rows or of
- * rows that the threads take as they free up. */
-typedef struct {
-    const H(job) *J;
-    int64_t nrows, ntiles, per, nruns;
-    int dense, split_nt;
-} H(runs);
 
 /* Short rows: runs of `per` tiles of LANES rows. */
 static int H(tile_runs)(fs_par *p, void *ctx)
@@ -141,6 +134,19 @@ static int H(run)(const H(job) *Jin)
     const int64_t row_bytes = c * (int64_t)sizeof(T);
     job.nt = J->y && nrows * row_bytes >= fs_tuning.stream_min_bytes &&
              (row_bytes >= NT_MIN_ROW_BYTES || row_bytes % 64 == 0);
+    if (H(group_ok)(J)) {
+        /* a group's rows are written one after the other, so only the lines at a group's ends
+         * are streamed partly filled: rows from GROUP_NT_ROW_BYTES on stream (2^26 floats in
+         * rows of 1000, one thread: 1.2x faster); shorter ones still ran faster with normal
+         * stores whose lines are prefetched (rows of 100: 1.35x) */
+        job.nt = J->y && nrows * row_bytes >= fs_tuning.stream_min_bytes && row_bytes >= GROUP_NT_ROW_BYTES;
+        const int64_t ngroups = (nrows + GROUP_R - 1) / GROUP_R;
+        if (nt > ngroups)
+            nt = (int)ngroups;
+        R.per = fs_run_length(ngroups, nt, 1) * GROUP_R; /* runs of whole groups */
+        R.nruns = (nrows + R.per - 1) / R.per;
+        return fs_parallel(nt, R.nruns, H(group_runs), &R);
+    }
     if (H(pipeline_ok)(J) && nrows >= 2) {
         if (nt > nrows / 2)
             nt = (int)(nrows / 2); /* at least two rows per thread, or there is nothing to overlap */

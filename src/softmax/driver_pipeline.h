@@ -30,7 +30,7 @@ static void H(pending_blocks)(const H(pending) *p, const T *e, int64_t c, int64_
                 p->g[b0 + j] = (T)NAN;
             continue;
         }
-        const double ab = op->a / p->st.s * exp((double)p->st.bm[b] - (double)p->st.m);
+        const double ab = op->a / p->st.s * H(block_scale)(&p->st, b);
         H(output_range)(e + b0, p->g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, p->st.m,
                         ab, op->alpha_g, op->beta_g, 1, op->has_c, op->nt,
                         op->hole - b0, op->hdelta);
@@ -84,7 +84,7 @@ static int H(run_pipelined)(const H(job) *J, int64_t n_lo, int64_t n_hi, T *ebuf
             H(row_end)(J, P->n, P->x, &P->rs);
             P->active = 0;
         }
-        H(stats_finish)(&R->st);
+        H(stats_finish)(&R->st, rs->op.no_logs);
         J->op->plan(&rs->op, &R->st, rs->ctx);
         R->active = 1;
         cur ^= 1;

@@ -22,6 +22,7 @@ static int H(row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *
     H(rowop) *op0 = &rs->op;
     op0->want_dot = op0->nt = op0->mode = op0->has_c = 0;
     op0->may_store = J->op->out == OUT_EXP;
+    op0->no_logs = J->op->no_logs;
     op0->u = op0->w = NULL;
     op0->ebuf = NULL;
     op0->alpha = op0->beta = op0->hdelta = op0->a = 0.0;

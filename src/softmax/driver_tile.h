@@ -6,7 +6,7 @@
  * max, the exponentials and the output then take c vector operations per
  * LANES rows instead of a row's worth of loop and tail overhead per row.
  */
-#define SMALL_C 64
+#define SMALL_C 32
 #define NT_MIN_ROW_BYTES 4096 /* see run() */
 
 static int H(tile_ok)(const H(job) *J)

@@ -17,7 +17,8 @@
  *     one sign, relative to the running max) and the batch sum are in double;
  *   - outputs are rounded once to T at the end.
  *
- * How a row is processed (rows of more than SMALL_C classes):
+ * How a row is processed (rows of more than GROUP_C classes, and those of more than SMALL_C
+ * that the groups do not take):
  *   pass 1  reads the row once, in blocks of BLOCK elements (L1-sized): the
  *           exponentials relative to the running max and the block's max in
  *           one loop (online softmax; a block is redone only when its max
@@ -31,7 +32,8 @@
  *           pipelined: the output of row n-1 is written block by block while
  *           pass 1 reads row n.
  * Short rows go through tiles (LANES rows per vector, driver_tile.h and
- * driver_dense.h); a long row is reduced in pieces, split across threads when
+ * driver_dense.h), rows of SMALL_C + 1 to GROUP_C classes through groups of
+ * GROUP_R rows (driver_group.h); a long row is reduced in pieces, split across threads when
  * alone (run_row_pieces).
  *
  * The drivers never ask which op they run: each op hands them an H(op) (job.h) of
@@ -57,6 +59,7 @@ enum { TILE_STORE = 1, TILE_DONE = 2 };
 #include "softmax/driver_tile.h"
 #include "softmax/driver_dense.h"
 #include "softmax/driver_pipeline.h"
+#include "softmax/driver_group.h"
 #include "softmax/driver.h"
 #include "softmax/ops.h"
 #include "softmax/cross_entropy.h"
@@ -69,6 +72,11 @@ enum { TILE_STORE = 1, TILE_DONE = 2 };
 #undef STORE_BLOCKS
 #undef RESCALE_LIMIT
 #undef SMALL_C
+#undef GROUP_C
+#undef GROUP_R
+#undef GROUP_NT_ROW_BYTES
+#undef GROUP_RPAD
+#undef GROUP_UNROLL
 #undef NT_MIN_ROW_BYTES
 #undef DENSE_C
 #undef DENSE_TILES

@@ -26,6 +26,7 @@ typedef struct {
  * What an op gives the driver, one constant per op (ops.h, cross_entropy.h):
  *   out        what its output holds: OUT_EXP (p_j a - c_j: pass 1 may keep the exponentials
  *              for it, and its rows can be pipelined) or OUT_LOG (log p_j)
+ *   no_logs    its plan reads no log(s) (st->logs is then not computed)
  *   plan       a row's output pass from its statistics (row.h)
  *   begin      a row's setup beyond the driver's (NULL: none): its options into rs
  *   end        a row's results besides its output (NULL: none): lse, loss
@@ -38,6 +39,7 @@ typedef struct {
  */
 typedef struct {
     int out;
+    int no_logs; /* its plan reads no log(s) of the row statistics (softmax) */
     H(plan_fn) plan;
     int (*begin)(const H(job) *J, int64_t n, const T *xc, const T *u, T *yr, int64_t ys_cls, int want_out,
                  H(rowstate) *rs);
@@ -65,5 +67,13 @@ struct H(job_s) {
     double wsum;
     int nt;                  /* streaming stores for the output (set by run) */
 };
+
+/* A batch job's split into runs for fs_parallel: the runs of tiles, of pipelined rows or of
+ * rows that the threads take as they free up. */
+typedef struct {
+    const H(job) *J;
+    int64_t nrows, ntiles, per, nruns;
+    int dense, split_nt;
+} H(runs);
 
 static int H(run)(const H(job) *J);

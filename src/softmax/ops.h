@@ -88,7 +88,7 @@ DENSE_TILES(dense_log_softmax, H(tile_log_softmax), 0)
 DENSE_TILES(dense_logsumexp, H(tile_logsumexp), 0)
 
 static const H(op) H(op_softmax) = {
-    .out = OUT_EXP, .plan = H(plan_softmax), .tile = H(tiles_softmax), .dense = H(dense_softmax)};
+    .out = OUT_EXP, .no_logs = 1, .plan = H(plan_softmax), .tile = H(tiles_softmax), .dense = H(dense_softmax)};
 static const H(op) H(op_log_softmax) = {
     .out = OUT_LOG, .plan = H(plan_log_softmax), .tile = H(tiles_log_softmax), .dense = H(dense_log_softmax)};
 static const H(op) H(op_logsumexp) = {.out = OUT_NONE,

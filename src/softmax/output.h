@@ -10,12 +10,15 @@ static void H(write_shift)(const T *x, T *y, int64_t n, T m, T rest)
         y[j] = (x[j] - m) - rest;
 }
 
-/* v[k] += d in double, rounded once; out of line so that the loops below keep their vector in a
- * register (an indexed store into it made GCC spill it to the stack on every iteration) */
+/* v[k] += d in double, rounded once: lane k read, the sum broadcast and blended in (an indexed
+ * store into v would reload the whole vector from the stack: a failed store forwarding, 15-20
+ * cycles a row); out of line, so that the loops below keep their vector in a register */
 static __attribute__((noinline)) V H(add_at)(V v, int64_t k, double d)
 {
-    v[k] = (T)((double)v[k] + d);
-    return v;
+    VI lane;
+    for (int i = 0; i < LANES; i++)
+        lane[i] = i;
+    return VSELECT(lane == (int)k, VSPLAT((T)((double)v[k] + d)), v);
 }
 
 /* out[hole - base] += hdelta when hole falls in this vector */

@@ -19,6 +19,7 @@ typedef struct {
     double a;            /* multiplies p_j = exp(x_j - m) / s */
     T alpha_g, beta_g;   /* c_j = (u ? alpha_g u_j + beta_g : beta_g) * (w ? w_j : 1) */
     int has_c;
+    int no_logs;         /* the plan reads no log(s) (the op's no_logs) */
 } H(rowop);
 
 typedef void (*H(plan_fn))(H(rowop) *op, const H(rowstat) *st, void *ctx);
@@ -48,7 +49,7 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
     H(stats_init)(&st);
     T *e = op->may_store && op->ebuf && g && c * (int64_t)sizeof(T) <= STORE_BYTES ? op->ebuf : NULL;
     H(stats_add)(&st, x, c, op->want_dot, op->u, op->w, op->alpha, op->beta, e, 0);
-    H(stats_finish)(&st);
+    H(stats_finish)(&st, op->no_logs);
     plan(op, &st, ctx);
     if (!st.stored || op->mode != OUT_EXP || st.s != st.s) {
         H(output_plain)(op, &st, x, g, 0, c);
@@ -57,7 +58,7 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
     /* exponentials stored per block relative to that block's running max: rescale */
     for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
         int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
-        const double ab = op->a / st.s * exp((double)st.bm[b0 / BLOCK] - (double)st.m);
+        const double ab = op->a / st.s * H(block_scale)(&st, b0 / BLOCK);
         H(output_range)(e + b0, g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st.m, ab,
                         op->alpha_g, op->beta_g, 1, op->has_c, op->nt, op->hole - b0, op->hdelta);
     }
@@ -128,7 +129,7 @@ static int H(run_row_pieces)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_f
     P.total = P.parts[0];
     for (int64_t k = 1; k < P.npieces; k++)
         H(stats_merge)(&P.total, &P.parts[k]);
-    H(stats_finish)(&P.total);
+    H(stats_finish)(&P.total, op->no_logs);
     plan(op, &P.total, ctx);
     fs_parallel(nt, P.npieces, H(piece_output), &P);
     free(P.parts);
