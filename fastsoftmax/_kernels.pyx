@@ -261,7 +261,8 @@ cdef class CrossEntropyOptions:
 def cross_entropy(cnp.ndarray x, CrossEntropyOptions options, loss_rows, grad):
     """Fused cross-entropy; returns the sum of the per-row losses.
 
-    loss_rows: float64 (N,), receives the per-row losses; grad: like x (writable) or None.
+    loss_rows: float64 (N,), receives the per-row losses, or None (the sum only); grad: like x
+    (writable) or None.
     """
     cdef fs_batch b = _batch(x)
     cdef int kind = _float_kind(x)
@@ -271,7 +272,7 @@ def cross_entropy(cnp.ndarray x, CrossEntropyOptions options, loss_rows, grad):
     cdef fs_strides xs = _rows3(x, &b, False)
     cdef fs_strides gs = xs
     cdef fs_ce_args a
-    cdef double *lr
+    cdef double *lr = NULL
     cdef void *gp = NULL
     cdef double total = 0.0
     cdef int status
@@ -298,10 +299,11 @@ def cross_entropy(cnp.ndarray x, CrossEntropyOptions options, loss_rows, grad):
     if weight is not None:
         _check_row_vector(weight, b.n_classes, ctype, "weight")
         a.weight = cnp.PyArray_DATA(weight)
-    _check_row_vector(loss_rows, n, cnp.NPY_FLOAT64, "loss_rows")
-    if not cnp.PyArray_ISWRITEABLE(loss_rows):
-        raise ValueError("loss_rows is read-only")
-    lr = <double *>cnp.PyArray_DATA(loss_rows)
+    if loss_rows is not None:
+        _check_row_vector(loss_rows, n, cnp.NPY_FLOAT64, "loss_rows")
+        if not cnp.PyArray_ISWRITEABLE(loss_rows):
+            raise ValueError("loss_rows is read-only")
+        lr = <double *>cnp.PyArray_DATA(loss_rows)
     if grad is not None:
         if cnp.PyArray_TYPE(grad) != typenum:
             raise TypeError("grad must have the logits' dtype")

@@ -535,7 +535,9 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
             prob, weight, t = (_apart(out, a) for a in (prob, weight, t))
         else:
             grad = np.empty(logits.shape, dtype)
-    loss_rows = np.empty(n_rows, np.float64)  # the kernel writes every row
+    # the kernel writes every row's loss for "none"; for "mean" and "sum" it returns their sum
+    # without an array of them (at 2 classes it would be as large as the logits)
+    loss_rows = np.empty(n_rows, np.float64) if reduction == "none" else None
 
     if n_rows and n_classes:
         arrays = [logits] + ([prob] if prob is not None else []) + ([grad] if grad is not None else [])
@@ -557,7 +559,8 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, re
         # has no loss terms, but its z-loss is z * logsumexp(empty)**2 = z * (-inf)**2 = inf
         empty_z = prob is not None and n_rows and z_loss > 0.0
         total = np.inf if empty_z else 0.0
-        loss_rows.fill(np.inf if empty_z else 0.0)
+        if loss_rows is not None:
+            loss_rows.fill(np.inf if empty_z else 0.0)
         if grad is not None:
             grad.fill(0)
 

@@ -8,6 +8,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference as ref
 from conftest import (
+    kernel_threads,
     tol,
     zloss_row_factor,
     make_targets,
@@ -613,3 +614,45 @@ def test_mean_with_zero_total_weight_is_nan(dtype, eps):
     loss, grad = run_ce(x, t, weight=w, label_smoothing=eps)
     assert np.isnan(loss) and np.isnan(grad[:2]).all()
     assert_exact_zero(grad[2], "grad of the ignored row")
+
+
+def _rows_sum(v):
+    """The fixed order of the kernels' sum of per-row losses (src/rows.h): blocks of 1024
+    rows, each as eight running sums (row i into sum i % 8) added in a fixed tree, the blocks'
+    sums added in row order."""
+    total = 0.0
+    for b in range(0, len(v), 1024):
+        s = [0.0] * 8
+        for i, value in enumerate(v[b:b + 1024].tolist()):
+            s[i % 8] += value
+        total += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+    return total
+
+
+@pytest.mark.parametrize("C", [2, 10, 33, 100, 256, 257, 3000])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_loss_sum_without_per_row_array(C, threads):
+    """"mean" and "sum" take the kernels' sum without an array of per-row losses (block by
+    block for short rows): the same bits as the fixed-order sum of the "none" losses, on any
+    thread count, in place or not, with ignored rows, weights and label smoothing."""
+    rng = np.random.default_rng(C)
+    N = 5000 if C <= 257 else 700  # several blocks of 1024 rows, and a partial one
+    x = rng.standard_normal((N, C)) * 3
+    t = make_index_target(rng, (N,), C, ignore_index=-100)
+    w = rng.uniform(0.5, 2.0, C)
+    with kernel_threads(threads, (1, 0)):
+        for kw in (dict(), dict(weight=w), dict(label_smoothing=0.1)):
+            rows = fs.cross_entropy(x, t, reduction="none", **kw)
+            want = _rows_sum(rows)
+            assert fs.cross_entropy(x, t, reduction="sum", **kw) == want
+            g = x.copy()
+            loss, g = fs.cross_entropy(g, t, reduction="sum", return_grad=True, out=g, **kw)
+            assert loss == want
+            if "weight" not in kw:
+                assert fs.cross_entropy(x, t, **kw) == want / np.count_nonzero(t != -100)
+    xf = x.astype(np.float32)
+    sums = []
+    for nt in (1, 2, 3):
+        with kernel_threads(nt, (1, 0)):
+            sums.append(fs.cross_entropy(xf, t, reduction="sum", return_grad=True)[0])
+    assert sums[0] == sums[1] == sums[2]

@@ -234,10 +234,19 @@ int fs_cross_entropy_f16(const fs_batch *b, const uint16_t *x, const fs_strides 
                          double *loss_rows, double *loss_sum, uint16_t *grad, const fs_strides *gs)
 {
     half_job J = job(b, x, xs, grad, gs, unit_cross_entropy);
+    const int64_t nrows = b->n_outer * b->n_inner;
+    double *own = NULL;
+    if (!loss_rows && nrows > 0) { /* the sum only: an array of our own */
+        own = (double *)malloc((size_t)nrows * sizeof(double));
+        if (!own)
+            return FS_ENOMEM;
+        loss_rows = own;
+    }
     J.args = a;
     J.rows = loss_rows;
     int status = run_half(&J);
-    *loss_sum = status == FS_OK ? fs_sum_rows(loss_rows, b->n_outer * b->n_inner) : 0.0;
+    *loss_sum = status == FS_OK && nrows > 0 ? fs_sum_rows(loss_rows, nrows) : 0.0;
+    free(own);
     return status;
 }
 

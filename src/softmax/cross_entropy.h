@@ -107,7 +107,7 @@ static int H(ce_row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, 
     }
     const int64_t y = a->target[n];
     if (y == a->ignore_index) {
-        J->loss_rows[n] = 0.0;
+        J->loss_rows[n - J->loss_base] = 0.0;
         if (yr)
             for (int64_t j = 0; j < c; j++)
                 yr[j * ys_cls] = 0;
@@ -128,10 +128,15 @@ static int H(ce_row_begin)(const H(job) *J, int64_t n, const T *xc, const T *u, 
 static void H(ce_row_end)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs)
 {
     (void)xc;
-    J->loss_rows[n] = ((const H(ce_ctx) *)rs->ctx)->loss;
+    J->loss_rows[n - J->loss_base] = ((const H(ce_ctx) *)rs->ctx)->loss;
 }
 
 #include "softmax/cross_entropy_tiles.h"
+
+/* Rows of at most this many classes sum their losses block by block when the caller wants the
+ * sum only; longer rows keep a per-row array, whose size is then at most 1/256 of the logits',
+ * and their runs need not be whole blocks of ROWS_BLOCK rows. */
+#define CE_BLOCK_SUM_C 256
 
 static const H(op) H(op_cross_entropy) = {.out = OUT_EXP,
                                           .plan = H(plan_cross_entropy),
@@ -156,7 +161,34 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
     }
     H(job) J = {.op = &H(op_cross_entropy), .b = b, .x = x, .xs = xs, .y = grad, .ys = grad ? gs : xs,
                 .ce = a, .u = (const T *)a->prob, .us = &a->prob_strides, .loss_rows = loss_rows, .wsum = wsum};
+    /* no loss_rows (the caller wants the sum only): block sums where the rows are short (see
+     * H(block_rows_begin)), else an array of our own */
+    double *own = NULL;
+    *loss_sum = 0.0;
+    if (nrows <= 0)
+        return FS_OK;
+    if (!loss_rows) {
+        const int64_t c = b->n_classes, nb = (nrows + ROWS_BLOCK - 1) / ROWS_BLOCK;
+        const int blocks = c <= CE_BLOCK_SUM_C && (H(tile_ok)(&J) || H(group_ok)(&J));
+        own = (double *)malloc((size_t)(blocks ? nb : nrows) * sizeof(double));
+        if (!own)
+            return FS_ENOMEM;
+        if (blocks)
+            J.block_sums = own;
+        else
+            J.loss_rows = own;
+    }
     int status = H(run)(&J);
-    *loss_sum = status == FS_OK ? fs_sum_rows(loss_rows, nrows) : 0.0;
+    if (status == FS_OK) {
+        if (J.block_sums) {
+            double total = 0.0;
+            for (int64_t k = 0; k < (nrows + ROWS_BLOCK - 1) / ROWS_BLOCK; k++)
+                total += J.block_sums[k];
+            *loss_sum = total;
+        } else {
+            *loss_sum = fs_sum_rows(J.loss_rows, nrows);
+        }
+    }
+    free(own);
     return status;
 }

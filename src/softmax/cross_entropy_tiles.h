@@ -45,7 +45,7 @@ FS_INLINE int H(ce_tile_index)(const H(job) *J, H(tile) *t, V *ve, int64_t c, V 
         va[k] = 0;
         if (k >= t->nr || t->done >> k & 1) {
             if (k < t->nr)
-                J->loss_rows[t->n0 + k] = 0.0;
+                J->loss_rows[t->n0 + k - J->loss_base] = 0.0;
             continue;
         }
         const double mk = (double)m[k];
@@ -53,7 +53,7 @@ FS_INLINE int H(ce_tile_index)(const H(job) *J, H(tile) *t, V *ve, int64_t c, V 
         if (smoothing)
             H(block_dot)(t->xp[k], NULL, w, c, mk == -INFINITY ? 0.0 : mk, 0.0, 0.0, &dot, &tot);
         wy[k] = w ? (double)w[yk[k]] : 1.0;
-        J->loss_rows[t->n0 + k] = H(ce_index_row)(alpha, beta, J->wsum, smoothing, a->z_loss, scale, mk,
+        J->loss_rows[t->n0 + k - J->loss_base] = H(ce_index_row)(alpha, beta, J->wsum, smoothing, a->z_loss, scale, mk,
                                                   (double)logs[k], (double)t->xp[k][yk[k]], wy[k], dot, &ak);
         va[k] = (T)ak;
         if (J->y)
@@ -203,7 +203,7 @@ FS_INLINE int H(ce_tile_dense)(const H(job) *J, H(tile) *t, const V *vx, V *ve, 
     /* m - x_y in double, as the row plan forms it; 0 for ignored rows (x_y is 0 there: the
      * mask goes on m, as floats, where it is one instruction) */
     const H(vw) d = __builtin_convertvector(VSELECT(keep, m, VSPLAT(0)), H(vw)) - __builtin_convertvector(xy, H(vw));
-    memcpy(J->loss_rows + t->n0, &d, sizeof d);
+    memcpy(J->loss_rows + (t->n0 - J->loss_base), &d, sizeof d);
     if (!J->y)
         return TILE_DONE;
     /* grad_scale w_y rounded once from double, as in the gathered tiles */
@@ -226,9 +226,9 @@ static void H(ce_dense_losses)(const H(job) *J, int64_t n0, int64_t nrows, const
     for (int64_t k = 0; k < nrows; k += LANES) {
         const V logs = VLOG_GE1(VLOAD(sums + k)); /* sums >= 1 (ignored rows: 1) or NaN */
         H(vw) d, unused;
-        memcpy(&d, J->loss_rows + n0 + k, sizeof d);
+        memcpy(&d, J->loss_rows + (n0 + k - J->loss_base), sizeof d);
         d = H(ce_index_rows)(1.0, 0.0, 0.0, 0, 0.0, 1.0, d, __builtin_convertvector(logs, H(vw)), zero,
                              __builtin_convertvector(VLOAD(wys + k), H(vw)), zero, &unused);
-        memcpy(J->loss_rows + n0 + k, &d, sizeof d);
+        memcpy(J->loss_rows + (n0 + k - J->loss_base), &d, sizeof d);
     }
 }

@@ -30,16 +30,20 @@ static void H(scratch_free)(H(scratchset) *w)
 static int H(tile_runs)(fs_par *p, void *ctx)
 {
     const H(runs) *R = (const H(runs) *)ctx;
-    const H(job) *J = R->J;
+    H(job) Jt;
+    const H(job) *J;
+    int bstatus = H(block_rows_begin)(R->J, &Jt, R->per * LANES, &J);
     const int64_t c = J->b->n_classes, nrows = R->nrows, ntiles = R->ntiles, per = R->per;
     /* the scratch of an op's dense tiles for a run (the cross-entropy's: sums of exponentials,
      * then weights) */
     const int scratch = R->dense && J->op->dense_end;
     T *sums = scratch ? (T *)malloc((size_t)(2 * per * LANES) * sizeof(T)) : NULL;
-    int status = scratch && !sums ? FS_ENOMEM : FS_OK;
+    int status = (scratch && !sums) || bstatus != FS_OK ? FS_ENOMEM : FS_OK;
     for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
         int64_t lo, hi;
         fs_unit_range(run, per, ntiles, &lo, &hi);
+        if (J == &Jt)
+            Jt.loss_base = lo * LANES;
         /* a dense tile reads up to LANES - 1 elements past its rows (and never uses them):
          * within the array, and when the output overwrites the input, within this run */
         const int64_t row_hi = hi * LANES < nrows ? hi * LANES : nrows;
@@ -61,8 +65,12 @@ static int H(tile_runs)(fs_par *p, void *ctx)
             const int64_t n0 = tile * LANES;
             status = J->op->tile(J, n0, nrows - n0 < LANES ? (int)(nrows - n0) : LANES);
         }
+        if (status == FS_OK)
+            H(block_rows_end)(J, lo * LANES, row_hi);
     }
     free(sums);
+    if (J == &Jt)
+        free(Jt.loss_rows);
     return status;
 }
 
@@ -125,6 +133,8 @@ static int H(run)(const H(job) *Jin)
          * any number of threads. */
         const int in_place = R.dense && J->y == J->x;
         R.per = fs_run_length(R.ntiles, in_place ? 16 : nt, in_place ? 32 : 4);
+        if (J->block_sums) /* runs of whole blocks (see block_rows_begin) */
+            R.per = (R.per * LANES + ROWS_BLOCK - 1) / ROWS_BLOCK * (ROWS_BLOCK / LANES);
         R.nruns = (R.ntiles + R.per - 1) / R.per;
         return fs_parallel(nt, R.nruns, H(tile_runs), &R);
     }
@@ -144,6 +154,8 @@ static int H(run)(const H(job) *Jin)
         if (nt > ngroups)
             nt = (int)ngroups;
         R.per = fs_run_length(ngroups, nt, 1) * GROUP_R; /* runs of whole groups */
+        if (J->block_sums) /* and of whole blocks (see block_rows_begin) */
+            R.per = (R.per + ROWS_BLOCK - 1) / ROWS_BLOCK * ROWS_BLOCK;
         R.nruns = (nrows + R.per - 1) / R.per;
         return fs_parallel(nt, R.nruns, H(group_runs), &R);
     }

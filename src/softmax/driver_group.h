@@ -199,16 +199,24 @@ static int H(group_rows)(const H(job) *J, int64_t n, int nr, T *e)
 static int H(group_runs)(fs_par *p, void *ctx)
 {
     const H(runs) *R = (const H(runs) *)ctx;
-    const H(job) *J = R->J;
+    H(job) Jt;
+    const H(job) *J;
+    const int bstatus = H(block_rows_begin)(R->J, &Jt, R->per, &J);
     T *e = (T *)malloc((size_t)(GROUP_R * H(group_stride)(J->b->n_classes)) * sizeof(T));
-    int status = e ? FS_OK : FS_ENOMEM;
+    int status = e && bstatus == FS_OK ? FS_OK : FS_ENOMEM;
     for (int64_t run; status == FS_OK && (run = fs_par_next(p)) >= 0;) {
         int64_t lo, hi;
         fs_unit_range(run, R->per, R->nrows, &lo, &hi);
+        if (J == &Jt)
+            Jt.loss_base = lo;
         for (int64_t n = lo; n < hi && status == FS_OK; n += GROUP_R)
             status = H(group_rows)(J, n, hi - n < GROUP_R ? (int)(hi - n) : GROUP_R, e);
+        if (status == FS_OK)
+            H(block_rows_end)(J, lo, hi);
     }
     free(e);
+    if (J == &Jt)
+        free(Jt.loss_rows);
     if (J->nt)
         FS_SFENCE();
     return status;

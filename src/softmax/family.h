@@ -82,3 +82,4 @@ enum { TILE_STORE = 1, TILE_DONE = 2 };
 #undef DENSE_TILES
 #undef CE_Z_LOSS
 #undef CE_INDEX_ROW
+#undef CE_BLOCK_SUM_C

@@ -63,7 +63,11 @@ struct H(job_s) {
     const T *u;              /* a second input of the logits' shape read with each row (the
                               * cross-entropy's probability targets), or NULL */
     const fs_strides *us;
-    double *loss_rows;
+    double *loss_rows;       /* the losses of rows loss_base, loss_base + 1, ... */
+    int64_t loss_base;
+    double *block_sums;      /* or NULL; else the sums of the losses of each ROWS_BLOCK rows (rows.h),
+                              * loss_rows then being each thread's scratch for its run (see
+                              * H(block_rows_begin) below) */
     double wsum;
     int nt;                  /* streaming stores for the output (set by run) */
 };
@@ -75,5 +79,33 @@ typedef struct {
     int64_t nrows, ntiles, per, nruns;
     int dense, split_nt;
 } H(runs);
+
+/*
+ * The cross-entropy's loss sum without a per-row array (mean and sum reductions, block_sums
+ * set): the runs are whole blocks of ROWS_BLOCK rows, each thread writes its run's losses into
+ * a scratch of its own (J->loss_rows, from row loss_base on), and each block's sum goes to
+ * block_sums, which the kernel adds in block order -- fs_sum_rows' order, so the sum is the
+ * same, bit for bit, as that of the per-row array.  At 2 classes that array was as large as
+ * the logits, and was written, read back and paged in at every call.
+ */
+static int H(block_rows_begin)(const H(job) *J0, H(job) *Jt, int64_t rows_per_run, const H(job) **J)
+{
+    *J = J0;
+    if (!J0->block_sums)
+        return FS_OK;
+    *Jt = *J0;
+    Jt->loss_rows = (double *)malloc((size_t)rows_per_run * sizeof(double));
+    *J = Jt;
+    return Jt->loss_rows ? FS_OK : FS_ENOMEM;
+}
+
+/* the block sums of the run's rows [lo, hi), lo a multiple of ROWS_BLOCK */
+static void H(block_rows_end)(const H(job) *J, int64_t lo, int64_t hi)
+{
+    if (!J->block_sums)
+        return;
+    for (int64_t k = lo; k < hi; k += ROWS_BLOCK)
+        J->block_sums[k / ROWS_BLOCK] = rows_sum_block(J->loss_rows + (k - lo), hi - k < ROWS_BLOCK ? hi - k : ROWS_BLOCK);
+}
 
 static int H(run)(const H(job) *J);
