@@ -133,6 +133,43 @@ static void H(ce_row_end)(const H(job) *J, int64_t n, const T *xc, const H(rowst
 
 #include "softmax/cross_entropy_tiles.h"
 
+/* A row of a group (driver_group.h) with an index target and no label smoothing: the setup,
+ * plan and finish of the hooks above in one function (their calls and the per-row state cost a
+ * third of a 65-class row); the same formulas, so the same bits. */
+static int H(ce_group_row_ok)(const H(job) *J)
+{
+    return !J->ce->prob && J->ce->label_smoothing == 0.0;
+}
+
+static int H(ce_group_row)(const H(job) *J, int64_t n, const T *x, T *y, const T *e, T m, double s, double logs)
+{
+    const fs_ce_args *a = J->ce;
+    const int64_t c = J->b->n_classes, t = a->target[n];
+    if (t == a->ignore_index) {
+        J->loss_rows[n - J->loss_base] = 0.0;
+        if (y)
+            memset(y, 0, (size_t)c * sizeof(T));
+        return FS_OK;
+    }
+    if (t < 0 || t >= c)
+        return FS_EINDEX;
+    const double scale = a->grad_scale, wy = a->weight ? (double)((const T *)a->weight)[t] : 1.0;
+    double coef;
+    J->loss_rows[n - J->loss_base] = H(ce_index_row)(1.0, 0.0, J->wsum, 0, a->z_loss, scale, (double)m, logs,
+                                                     (double)x[t], wy, 0.0, &coef);
+    if (!y)
+        return FS_OK;
+    if (s != s) { /* NaN row, as in PyTorch */
+        for (int64_t j = 0; j < c; j++)
+            y[j] = (T)NAN;
+    } else if (J->nt) {
+        H(output_range)(e, y, NULL, NULL, c, m, coef / s, 0, 0, 1, 0, 1, t, -scale * wy);
+    } else {
+        H(group_scale)(e, y, c, coef / s, t, -scale * wy);
+    }
+    return FS_OK;
+}
+
 /* Rows of at most this many classes sum their losses block by block when the caller wants the
  * sum only; longer rows keep a per-row array, whose size is then at most 1/256 of the logits',
  * and their runs need not be whole blocks of ROWS_BLOCK rows. */
@@ -146,7 +183,9 @@ static const H(op) H(op_cross_entropy) = {.out = OUT_EXP,
                                           .dense = H(ce_dense),
                                           .dense_ok = H(ce_dense_ok),
                                           .dense_clean = H(ce_dense_clean),
-                                          .dense_end = H(ce_dense_losses)};
+                                          .dense_end = H(ce_dense_losses),
+                                          .group_row_ok = H(ce_group_row_ok),
+                                          .group_row = H(ce_group_row)};
 
 int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const fs_ce_args *a,
                      double *loss_rows, double *loss_sum, T *grad, const fs_strides *gs)

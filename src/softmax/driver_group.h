@@ -67,6 +67,8 @@ static int H(group_rows)(const H(job) *J, int64_t n, int nr, T *e)
     T *y[GROUP_R];
     H(rowstate) rs[GROUP_R];
     int live = 0; /* rows of the group that take the passes below, one bit each */
+    /* the op's group_row takes the whole row after the passes (its setup included) */
+    const int direct = J->op->group_row && J->op->group_row_ok(J);
     for (int r = 0; r < GROUP_R; r++) {
         const int64_t row = n + (r < nr ? r : 0);
         const int64_t o = n_inner == 1 ? row : row / n_inner, i = n_inner == 1 ? 0 : row % n_inner;
@@ -74,6 +76,10 @@ static int H(group_rows)(const H(job) *J, int64_t n, int nr, T *e)
         y[r] = want_out ? J->y + o * J->ys->outer + i * J->ys->inner : NULL;
         if (r >= nr)
             continue; /* a lane past the batch: row n again, computed and dropped */
+        if (direct) {
+            live |= 1 << r;
+            continue;
+        }
         int status = H(row_begin)(J, n + r, x[r], NULL, y[r], 1, want_out, &rs[r]);
         if (status != FS_OK)
             return status;
@@ -173,6 +179,13 @@ static int H(group_rows)(const H(job) *J, int64_t n, int nr, T *e)
     for (int r = 0; r < GROUP_R; r++) {
         if (!(live >> r & 1))
             continue;
+        if (direct) {
+            const int status = J->op->group_row(J, n + r, x[r], y[r], store ? e + r * es : NULL, m[r], s[r],
+                                                J->op->no_logs ? NAN : logs[r]);
+            if (status != FS_OK)
+                return status;
+            continue;
+        }
         H(rowstat) st;
         st.m = m[r];
         st.s = s[r];

@@ -36,6 +36,10 @@ typedef struct {
  *   dense_clean, dense_end  the per-run setup and finish of the dense tiles, or NULL: whether
  *              the run's targets are clean, and the losses from the run's scratch (sums, wys),
  *              which the driver allocates when dense_end is set
+ *   group_row  a whole row of a group (driver_group.h) from its statistics, instead of its
+ *              begin, plan and end hooks, or NULL; group_row_ok says whether a job's options
+ *              allow it.  x: the row, y: its output (or NULL), e: its exponentials (or NULL),
+ *              m, s, logs: its max, sum of exp(x - m) (NaN: a NaN row) and log(s)
  */
 typedef struct {
     int out;
@@ -49,6 +53,8 @@ typedef struct {
     int (*dense_ok)(const H(job) *J);
     int (*dense_clean)(const H(job) *J, int64_t n0, int64_t nrows);
     void (*dense_end)(const H(job) *J, int64_t n0, int64_t nrows, const T *sums, const T *wys);
+    int (*group_row_ok)(const H(job) *J);
+    int (*group_row)(const H(job) *J, int64_t n, const T *x, T *y, const T *e, T m, double s, double logs);
 } H(op);
 
 struct H(job_s) {
