@@ -646,11 +646,16 @@ def test_cross_entropy_inplace_backward_grad_output(rng, dtype, reduction):
     shape, axis = (37, 101), -1
     logits, target, options = _ce_inputs(rng, shape, axis, "index",
                                          dict(weight="w", ignore_index=-1, label_smoothing=0.1), dtype)
-    plain = CrossEntropyLoss(reduction=reduction, **options)
-    loss_fn = CrossEntropyLoss(reduction=reduction, inplace=True, **options)
     factors = [2.5, 3, -0.75, np.float32(0.1), 0.0]
     if reduction == "none":
         factors += [rng.uniform(-2.0, 2.0, size=shape[0]), np.ones(shape[0], np.int32)]
+    _check_inplace_backward(CrossEntropyLoss(reduction=reduction, **options),
+                            CrossEntropyLoss(reduction=reduction, inplace=True, **options), logits, target, factors)
+
+
+def _check_inplace_backward(plain, loss_fn, logits, target, factors):
+    """For each grad_output g: loss and backward(g) of ``loss_fn`` (inplace=True) on a copy of the
+    logits are bitwise those of ``plain``, and the gradient is that copy."""
     for g in factors:
         x = logits.copy()
         want_loss = plain(x, target)
@@ -681,16 +686,9 @@ def test_cross_entropy_inplace_per_row_grad_output_axis0(rng, dtype):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_bce_inplace_backward_grad_output(rng, dtype, reduction):
     logits, target, options = _bce_inputs(rng, (11, 7), dict(weight="class", pos_weight="class"), dtype)
-    plain = BCEWithLogitsLoss(reduction=reduction, **options)
-    loss_fn = BCEWithLogitsLoss(reduction=reduction, inplace=True, **options)
-    for g in SCALARS + ([rng.uniform(-2.0, 2.0, size=logits.shape)] if reduction == "none" else []):
-        x = logits.copy()
-        want_loss = plain(x, target)
-        want_grad = plain.backward(g)
-        assert_bitwise(loss_fn(x, target), want_loss, "loss")
-        got = loss_fn.backward(g)
-        assert got is x
-        assert_bitwise(got, want_grad, f"grad times {g!r}")
+    factors = SCALARS + ([rng.uniform(-2.0, 2.0, size=logits.shape)] if reduction == "none" else [])
+    _check_inplace_backward(BCEWithLogitsLoss(reduction=reduction, **options),
+                            BCEWithLogitsLoss(reduction=reduction, inplace=True, **options), logits, target, factors)
 
 
 def _inplace_bad_logits(case, dtype=np.float64, shape=(6, 5)):

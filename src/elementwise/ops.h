@@ -115,9 +115,7 @@ FS_INLINE double H(bce_body)(const T *x, const T *t, const T *w, const T *pw, T 
             VSTORE(loss + j, l);
         acc += VWIDEN(l);
     }
-    double s = 0.0;
-    for (int k = 0; k < FS_LANES_F64; k++)
-        s += acc[k];
+    double s = hsum_f64(acc);
     if (j < n) {
         const int64_t k = n - j;
         T tmp[LANES];
@@ -173,9 +171,7 @@ static double H(bw_sum)(const T *a, const T *b, int64_t n)
     int64_t j = 0;
     for (; j + LANES <= n; j += LANES)
         acc += VWIDEN(b ? VLOAD(a + j) * VLOAD(b + j) : VLOAD(a + j));
-    double s = 0.0;
-    for (int k = 0; k < FS_LANES_F64; k++)
-        s += acc[k];
+    double s = hsum_f64(acc);
     for (; j < n; j++)
         s += b ? (double)(a[j] * b[j]) : (double)a[j];
     return s;

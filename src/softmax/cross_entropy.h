@@ -203,12 +203,12 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
     /* no loss_rows (the caller wants the sum only): block sums where the rows are short (see
      * H(block_rows_begin)), else an array of our own */
     double *own = NULL;
+    const int64_t nb = (nrows + ROWS_BLOCK - 1) / ROWS_BLOCK;
     *loss_sum = 0.0;
     if (nrows <= 0)
         return FS_OK;
     if (!loss_rows) {
-        const int64_t c = b->n_classes, nb = (nrows + ROWS_BLOCK - 1) / ROWS_BLOCK;
-        const int blocks = c <= CE_BLOCK_SUM_C && (H(tile_ok)(&J) || H(group_ok)(&J));
+        const int blocks = b->n_classes <= CE_BLOCK_SUM_C && (H(tile_ok)(&J) || H(group_ok)(&J));
         own = (double *)malloc((size_t)(blocks ? nb : nrows) * sizeof(double));
         if (!own)
             return FS_ENOMEM;
@@ -217,16 +217,14 @@ int K(cross_entropy)(const fs_batch *b, const T *x, const fs_strides *xs, const 
         else
             J.loss_rows = own;
     }
-    int status = H(run)(&J);
-    if (status == FS_OK) {
-        if (J.block_sums) {
-            double total = 0.0;
-            for (int64_t k = 0; k < (nrows + ROWS_BLOCK - 1) / ROWS_BLOCK; k++)
-                total += J.block_sums[k];
-            *loss_sum = total;
-        } else {
-            *loss_sum = fs_sum_rows(J.loss_rows, nrows);
-        }
+    const int status = H(run)(&J);
+    if (status == FS_OK && J.block_sums) {
+        double total = 0.0; /* fs_sum_rows' order: its blocks' sums, in block order */
+        for (int64_t k = 0; k < nb; k++)
+            total += J.block_sums[k];
+        *loss_sum = total;
+    } else if (status == FS_OK) {
+        *loss_sum = fs_sum_rows(J.loss_rows, nrows);
     }
     free(own);
     return status;

@@ -140,16 +140,16 @@ static int H(run)(const H(job) *Jin)
     }
     /* outputs larger than the caches go to memory with streaming stores, unless their rows are short
      * and not whole cache lines: then every row boundary streams two partial lines, which cost more
-     * than the reads for ownership that normal stores add (rows of 65..256 floats ran 2x slower) */
+     * than the reads for ownership that normal stores add (rows of 65..256 floats ran 2x slower).
+     * A group's rows are written one after the other, so only the lines at a group's ends are
+     * streamed partly filled: there rows from GROUP_NT_ROW_BYTES on stream (2^26 floats in rows of
+     * 1000, one thread: 1.2x faster); shorter ones still ran faster with normal stores whose lines
+     * are prefetched (rows of 100: 1.35x) */
     const int64_t row_bytes = c * (int64_t)sizeof(T);
+    const int group = H(group_ok)(J);
     job.nt = J->y && nrows * row_bytes >= fs_tuning.stream_min_bytes &&
-             (row_bytes >= NT_MIN_ROW_BYTES || row_bytes % 64 == 0);
-    if (H(group_ok)(J)) {
-        /* a group's rows are written one after the other, so only the lines at a group's ends
-         * are streamed partly filled: rows from GROUP_NT_ROW_BYTES on stream (2^26 floats in
-         * rows of 1000, one thread: 1.2x faster); shorter ones still ran faster with normal
-         * stores whose lines are prefetched (rows of 100: 1.35x) */
-        job.nt = J->y && nrows * row_bytes >= fs_tuning.stream_min_bytes && row_bytes >= GROUP_NT_ROW_BYTES;
+             (group ? row_bytes >= GROUP_NT_ROW_BYTES : (row_bytes >= NT_MIN_ROW_BYTES || row_bytes % 64 == 0));
+    if (group) {
         const int64_t ngroups = (nrows + GROUP_R - 1) / GROUP_R;
         if (nt > ngroups)
             nt = (int)ngroups;
