@@ -54,10 +54,9 @@ static int H(tile_runs)(fs_par *p, void *ctx)
         int64_t dense_hi = R->dense && end >= LANES ? (end - LANES) / (LANES * c) : lo;
         if (dense_hi > hi)
             dense_hi = hi;
-        for (; tile < dense_hi && status == FS_OK; tile++) {
-            const int64_t k = (tile - lo) * LANES;
-            status = J->op->dense(J, tile * LANES, sums ? sums + k : NULL, sums ? sums + per * LANES + k : NULL,
-                                  clean);
+        if (tile < dense_hi) { /* the run's first tile: its sums and wys at the scratch's start */
+            status = J->op->dense(J, tile * LANES, dense_hi - tile, sums, sums ? sums + per * LANES : NULL, clean);
+            tile = dense_hi;
         }
         if (sums && status == FS_OK)
             J->op->dense_end(J, lo * LANES, (tile - lo) * LANES, sums, sums + per * LANES);

@@ -96,24 +96,39 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
     return FS_OK;
 }
 
-/* An op's dense tiles (its dense hook) with its epilogue: one copy of the tile per class count up
- * to 16, where the class loops unroll and the tile stays in registers (65536 x 10: 22-26% faster
- * than with the count known only at run time); longer rows share one copy.  by_clean: one copy
- * more per count for tiles whose targets are known clean (see H(tile)). */
+/* ntiles tiles from row n0 (their sums and wys one after the other, as H(tile) says) */
+FS_INLINE int H(tiles_dense_c)(const H(job) *J, int64_t n0, int64_t ntiles, T *sums, T *wys, const int clean,
+                               const int64_t c, H(tile_epilogue) epilogue)
+{
+    for (int64_t k = 0; k < ntiles; k++) {
+        const int status = H(tile_dense_c)(J, n0 + k * LANES, sums ? sums + k * LANES : NULL,
+                                           wys ? wys + k * LANES : NULL, clean, c, epilogue);
+        if (status != FS_OK)
+            return status;
+    }
+    return FS_OK;
+}
+
+/* An op's dense tiles (its dense hook: a run of tiles) with its epilogue: one copy of the tile
+ * loop per class count up to 16, where the class loops unroll and the tile stays in registers
+ * (65536 x 10: 22-26% faster than with the count known only at run time); longer rows share one
+ * copy.  The loop over the run's tiles is inside, so that a tile of a few short rows costs no
+ * call and no switch of its own.  by_clean: one copy more per count for tiles whose targets are
+ * known clean (see H(tile)). */
 #define DENSE_C(n, epilogue, by_clean)                                                                \
     case n:                                                                                           \
-        return by_clean && clean ? H(tile_dense_c)(J, n0, sums, wys, 1, n, epilogue)                  \
-                                 : H(tile_dense_c)(J, n0, sums, wys, by_clean ? 0 : clean, n, epilogue);
+        return by_clean && clean ? H(tiles_dense_c)(J, n0, ntiles, sums, wys, 1, n, epilogue)         \
+                                 : H(tiles_dense_c)(J, n0, ntiles, sums, wys, by_clean ? 0 : clean, n, epilogue);
 #if FS_COMPACT
 /* the compact build (see isa/baseline.c): one copy of the tile for every class count */
 #define DENSE_TILES(name, epilogue, by_clean)                                                         \
-    static int H(name)(const H(job) *J, int64_t n0, T *sums, T *wys, int clean)                        \
+    static int H(name)(const H(job) *J, int64_t n0, int64_t ntiles, T *sums, T *wys, int clean)        \
     {                                                                                                 \
-        return H(tile_dense_c)(J, n0, sums, wys, clean, J->b->n_classes, epilogue);                   \
+        return H(tiles_dense_c)(J, n0, ntiles, sums, wys, clean, J->b->n_classes, epilogue);          \
     }
 #else
 #define DENSE_TILES(name, epilogue, by_clean)                                                         \
-    static int H(name)(const H(job) *J, int64_t n0, T *sums, T *wys, int clean)                        \
+    static int H(name)(const H(job) *J, int64_t n0, int64_t ntiles, T *sums, T *wys, int clean)        \
     {                                                                                                 \
         switch (J->b->n_classes) {                                                                    \
             DENSE_C(1, epilogue, by_clean) DENSE_C(2, epilogue, by_clean) DENSE_C(3, epilogue, by_clean) \
@@ -124,7 +139,7 @@ FS_INLINE int H(tile_dense_c)(const H(job) *J, int64_t n0, T *sums, T *wys, cons
             DENSE_C(14, epilogue, by_clean) DENSE_C(15, epilogue, by_clean)                          \
             DENSE_C(16, epilogue, by_clean)                                                           \
         default:                                                                                      \
-            return H(tile_dense_c)(J, n0, sums, wys, clean, J->b->n_classes, epilogue);               \
+            return H(tiles_dense_c)(J, n0, ntiles, sums, wys, clean, J->b->n_classes, epilogue);      \
         }                                                                                             \
     }
 #endif

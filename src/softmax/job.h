@@ -31,7 +31,7 @@ typedef struct {
  *   begin      a row's setup beyond the driver's (NULL: none): its options into rs
  *   end        a row's results besides its output (NULL: none): lse, loss
  *   tile       LANES short rows with their class stride 1 (driver_tile.h)
- *   dense      LANES rows of a C-contiguous array (driver_dense.h), or NULL; dense_ok says
+ *   dense      a run of tiles of LANES rows of a C-contiguous array (driver_dense.h), or NULL; dense_ok says
  *              whether a job's options allow it (NULL: always)
  *   dense_clean, dense_end  the per-run setup and finish of the dense tiles, or NULL: whether
  *              the run's targets are clean, and the losses from the run's scratch (sums, wys),
@@ -49,7 +49,7 @@ typedef struct {
                  H(rowstate) *rs);
     void (*end)(const H(job) *J, int64_t n, const T *xc, const H(rowstate) *rs);
     int (*tile)(const H(job) *J, int64_t n0, int nr);
-    int (*dense)(const H(job) *J, int64_t n0, T *sums, T *wys, int clean);
+    int (*dense)(const H(job) *J, int64_t n0, int64_t ntiles, T *sums, T *wys, int clean);
     int (*dense_ok)(const H(job) *J);
     int (*dense_clean)(const H(job) *J, int64_t n0, int64_t nrows);
     void (*dense_end)(const H(job) *J, int64_t n0, int64_t nrows, const T *sums, const T *wys);
