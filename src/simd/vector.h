@@ -169,7 +169,7 @@ FS_INLINE vf64 vload_tail_f64(const double *p, int64_t n, double fill)
     const vi64 m = fs_tail_mask64(n);
     return select_f64(m, (vf64)_mm256_maskload_pd(p, (__m256i)m), splat_f64(fill));
 }
-/* the store by the bits of n: 4 lanes, then 2, then 1 (2 and 1 for double).  AVX2's masked
+/* the store by the bits of n: 4 lanes, then 2, then 1.  AVX2's masked
  * store (vmaskmovps) took 10-18 cycles on AMD Zen 3, these 2-4: 2^18 floats in rows of 17, one
  * thread, softmax 1.07x and cross-entropy 1.13x faster; rows of 100, 1.04-1.05x */
 FS_INLINE void vstore_tail_f32(float *p, int64_t n, vf32 v)
@@ -188,17 +188,8 @@ FS_INLINE void vstore_tail_f32(float *p, int64_t n, vf32 v)
     if (n & 1)
         _mm_store_ss(p, h);
 }
-FS_INLINE void vstore_tail_f64(double *p, int64_t n, vf64 v)
-{
-    __m128d h = _mm256_castpd256_pd128((__m256d)v);
-    if (n & 2) {
-        _mm_storeu_pd(p, h);
-        h = _mm256_extractf128_pd((__m256d)v, 1);
-        p += 2;
-    }
-    if (n & 1)
-        _mm_store_sd(p, h);
-}
+/* n doubles are 2n floats: the stores of 4 and 2 floats above (never the single one) */
+FS_INLINE void vstore_tail_f64(double *p, int64_t n, vf64 v) { vstore_tail_f32((float *)p, 2 * n, (vf32)v); }
 #else
 #define FS_MASKED_TAILS 0
 #endif

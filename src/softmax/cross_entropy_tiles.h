@@ -194,13 +194,12 @@ FS_INLINE int H(ce_tile_dense)(const H(job) *J, H(tile) *t, const V *vx, V *ve, 
     /* tv: the targets in the lanes of VI (exact: a target not ignored is a class), -1 in the
      * ignored rows, where it matches no class; x_y is 0 there (their class 0 is read) */
     const VI tv = __builtin_convertvector(tq, VI) | ~keep;
-    V xg = VSPLAT(0);
-    if (c <= CE_SELECT_C) /* x_y from the tile's logits in registers (no lane matches an ignored row) */
+    V xy = VSPLAT(0);
+    if (c <= CE_SELECT_C) /* from the tile's logits in registers: no class matches an ignored row */
         for (int64_t j = 0; j < c; j++)
-            xg = VSELECT(tv == (int)j, vx[j], xg);
+            xy = VSELECT(tv == (int)j, vx[j], xy);
     else
-        xg = VGATHER_AT(xb, row_at + (tv & keep));
-    const V xy = VSELECT(keep, xg, VSPLAT(0));
+        xy = VSELECT(keep, VGATHER_AT(xb, row_at + (tv & keep)), xy);
     V wy = VSELECT(keep, VSPLAT(1), VSPLAT(0));
     if (wt) {
         T wv[LANES];
