@@ -361,12 +361,20 @@ FS_INLINE void transpose_f64(vf64 *r) { FS_TRANSPOSE8(vf64, r) }
  * floats (10 classes, say) costs a quarter of a full 8 x 8 transpose, and nothing is read or
  * written past the two columns.
  */
-#if FS_VBYTES == 32 && defined(__AVX__)
+#if (FS_VBYTES == 32 && defined(__AVX__)) || (FS_VBYTES == 64 && defined(__AVX512F__))
 #define FS_PAIRS_F32 1
+/* [a0 b0 a1 b1] from the pairs at a and b, and back */
 FS_INLINE __m128 fs_load_2pairs(const float *a, const float *b)
 {
     return _mm_loadh_pi(_mm_castpd_ps(_mm_load_sd((const double *)a)), (const __m64 *)b);
 }
+FS_INLINE void fs_store_2pairs(float *a, float *b, __m128 v)
+{
+    _mm_storel_pi((__m64 *)a, v);
+    _mm_storeh_pi((__m64 *)b, v);
+}
+#endif
+#if FS_VBYTES == 32 && defined(__AVX__)
 FS_INLINE void load_pairs_f32(const float *p, int64_t stride, vf32 *c0, vf32 *c1)
 {
     /* lo = [a0 b0 a1 b1 | a4 b4 a5 b5], hi = [a2 b2 a3 b3 | a6 b6 a7 b7] (row k: a_k b_k) */
@@ -382,14 +390,51 @@ FS_INLINE void store_pairs_f32(float *p, int64_t stride, vf32 c0, vf32 c1)
     __m256 lo = _mm256_unpacklo_ps((__m256)c0, (__m256)c1), hi = _mm256_unpackhi_ps((__m256)c0, (__m256)c1);
     __m128 l0 = _mm256_castps256_ps128(lo), l1 = _mm256_extractf128_ps(lo, 1);
     __m128 h0 = _mm256_castps256_ps128(hi), h1 = _mm256_extractf128_ps(hi, 1);
-    _mm_storel_pi((__m64 *)p, l0);
-    _mm_storeh_pi((__m64 *)(p + stride), l0);
-    _mm_storel_pi((__m64 *)(p + 2 * stride), h0);
-    _mm_storeh_pi((__m64 *)(p + 3 * stride), h0);
-    _mm_storel_pi((__m64 *)(p + 4 * stride), l1);
-    _mm_storeh_pi((__m64 *)(p + 5 * stride), l1);
-    _mm_storel_pi((__m64 *)(p + 6 * stride), h1);
-    _mm_storeh_pi((__m64 *)(p + 7 * stride), h1);
+    fs_store_2pairs(p, p + stride, l0);
+    fs_store_2pairs(p + 2 * stride, p + 3 * stride, h0);
+    fs_store_2pairs(p + 4 * stride, p + 5 * stride, l1);
+    fs_store_2pairs(p + 6 * stride, p + 7 * stride, h1);
+}
+#elif FS_VBYTES == 64 && defined(__AVX512F__)
+/* The same for 16 rows: without it, a tile of 2 classes went through a whole 16 x 16 transpose
+ * and ran 2x slower than AVX2's tile of 8 rows.  Rows that follow each other (stride 2: the
+ * tile is two vectors) load and store whole vectors. */
+/* rows k0 .. k0 + 7 as [a b] pairs, in order */
+FS_INLINE __m512 fs_load_8pairs(const float *p, int64_t stride)
+{
+    __m512 v = _mm512_castps128_ps512(fs_load_2pairs(p, p + stride));
+    v = _mm512_insertf32x4(v, fs_load_2pairs(p + 2 * stride, p + 3 * stride), 1);
+    v = _mm512_insertf32x4(v, fs_load_2pairs(p + 4 * stride, p + 5 * stride), 2);
+    return _mm512_insertf32x4(v, fs_load_2pairs(p + 6 * stride, p + 7 * stride), 3);
+}
+FS_INLINE void load_pairs_f32(const float *p, int64_t stride, vf32 *c0, vf32 *c1)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 lo = stride == 2 ? _mm512_loadu_ps(p) : fs_load_8pairs(p, stride);
+    const __m512 hi = stride == 2 ? _mm512_loadu_ps(p + 16) : fs_load_8pairs(p + 8 * stride, stride);
+    *c0 = (vf32)_mm512_permutex2var_ps(lo, even, hi);
+    *c1 = (vf32)_mm512_permutex2var_ps(lo, odd, hi);
+}
+FS_INLINE void store_pairs_f32(float *p, int64_t stride, vf32 c0, vf32 c1)
+{
+    const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i second = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512 lo = _mm512_permutex2var_ps((__m512)c0, first, (__m512)c1);
+    const __m512 hi = _mm512_permutex2var_ps((__m512)c0, second, (__m512)c1);
+    if (stride == 2) {
+        _mm512_storeu_ps(p, lo);
+        _mm512_storeu_ps(p + 16, hi);
+        return;
+    }
+    for (int h = 0; h < 2; h++) {
+        const __m512 v = h ? hi : lo;
+        float *q = p + 8 * h * stride;
+        fs_store_2pairs(q, q + stride, _mm512_castps512_ps128(v));
+        fs_store_2pairs(q + 2 * stride, q + 3 * stride, _mm512_extractf32x4_ps(v, 1));
+        fs_store_2pairs(q + 4 * stride, q + 5 * stride, _mm512_extractf32x4_ps(v, 2));
+        fs_store_2pairs(q + 6 * stride, q + 7 * stride, _mm512_extractf32x4_ps(v, 3));
+    }
 }
 #endif
 

@@ -74,6 +74,7 @@ enum { TILE_STORE = 1, TILE_DONE = 2 };
 #undef SMALL_C
 #undef GROUP_C
 #undef GROUP_R
+#undef SCRATCH_RUN_ROWS
 #undef GROUP_NT_ROW_BYTES
 #undef GROUP_RPAD
 #undef GROUP_UNROLL
