@@ -145,8 +145,8 @@ static int H(run)(const H(job) *Jin)
         return fs_parallel(nt, R.nruns, H(tile_runs), &R);
     }
     /* outputs larger than the caches go to memory with streaming stores, unless their rows are short
-     * and not whole cache lines: then every row boundary streams two partial lines, which cost more
-     * than the reads for ownership that normal stores add (rows of 65..256 floats ran 2x slower).
+     * and not whole cache lines: the partial lines at a row's ends are stored normally (output.h),
+     * and rows under NT_MIN_ROW_BYTES hold too few whole lines to pay for that.
      * A group's rows are written one after the other, so only the lines at a group's ends are
      * streamed partly filled: there rows from GROUP_NT_ROW_BYTES on stream (2^26 floats in rows of
      * 1000, one thread: 1.2x faster); shorter ones still ran faster with normal stores whose lines

@@ -14,11 +14,14 @@
  * A row's result depends only on its own elements, so grouping (and the thread count) changes
  * no bit.  Rows whose op needs more than (max, sum) -- weighted sums for label smoothing or
  * probability targets -- take the row path (run_row) from the same setup.
- * Up to GROUP_C classes the groups beat the pipelined rows: 2^26 floats in rows of 1000, one
- * thread, 1.6x faster (the pipeline's unstreamed 4000-byte rows); in cache they are 1.2x
- * slower from 1000 classes on, so longer rows take the pipeline.
+ * Up to GROUP_C classes the groups beat the pipelined rows.  Longer rows take the pipeline,
+ * whose output streams from 1024-byte rows: four rows of x, y and the scratch no longer fit L1
+ * (48 KB) from about 850 classes, and with the pipeline's output streamed (it was not, below
+ * 4096-byte rows, so that the groups ran 1.6x faster at 1000 classes) it ran 1.05-1.17x faster
+ * than the groups at 500-1000 classes out of cache and up to 1.3x in cache, AVX2 and AVX-512
+ * (Xeon, one thread and two).
  */
-#define GROUP_C 1024
+#define GROUP_C 384
 #define GROUP_R 4
 #define GROUP_NT_ROW_BYTES 1024 /* see run() */
 /* the loops over a group's rows keep each row's vectors in registers only when unrolled */
