@@ -121,6 +121,7 @@ cdef extern from "fastsoftmax.h" nogil:
     void fs_set_spin_ns(int64_t ns)
     void fs_limit_helpers(int n)
     void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes)
+    void fs_set_stream_min_bytes(int64_t bytes)
 
     const char *fs_isa_name(int isa)
     int fs_isa_compiled(int isa)
@@ -735,6 +736,12 @@ def limit_helpers(int n):
 def set_tuning(int64_t min_work_per_thread, int64_t split_min_classes):
     """Threading thresholds (0 restores the defaults); for the tests."""
     fs_set_tuning(min_work_per_thread, split_min_classes)
+
+
+def set_stream_min_bytes(int64_t n):
+    """Outputs of n bytes and more are written with streaming stores (0 restores the default);
+    for the tests."""
+    fs_set_stream_min_bytes(n)
 
 
 def isa_names():

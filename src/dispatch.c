@@ -6,6 +6,9 @@
  */
 #include <stddef.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <unistd.h>
+#endif
 
 #include "dispatch.h"
 #include "pool.h"
@@ -100,10 +103,42 @@ int fs_best_isa(void)
     return FS_ISA_BASELINE;
 }
 
+/* Outputs stream to memory from a quarter of the last-level cache on (their input and the rest of
+ * the process share it), and never below 8 MiB.  With a 480 MB L3, 2^22 floats (16 MB) in rows of
+ * 300-1000 classes ran 1.05-1.3x faster with normal stores, which leave them in L3 where the next
+ * call or the copy finds them. */
+static int64_t default_stream_min_bytes(void)
+{
+    int64_t bytes = 8 << 20;
+#if defined(__linux__) && defined(_SC_LEVEL3_CACHE_SIZE)
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (l3 > 0 && l3 / 4 > bytes)
+        bytes = l3 / 4;
+#endif
+    return bytes;
+}
+
+static int streaming_tuned;
+
+static void tune_streaming(void)
+{
+    if (!streaming_tuned)
+        fs_tuning.stream_min_bytes = default_stream_min_bytes();
+    streaming_tuned = 1;
+}
+
+void fs_set_stream_min_bytes(int64_t bytes)
+{
+    fs_tuning.stream_min_bytes = bytes > 0 ? bytes : default_stream_min_bytes();
+    streaming_tuned = 1;
+}
+
 static const fs_kernel_table *table(void)
 {
-    if (active < 0)
+    if (active < 0) {
+        tune_streaming();
         active = fs_best_isa();
+    }
     return tables[active];
 }
 
@@ -119,6 +154,7 @@ int fs_select_isa(int isa)
 {
     if (!fs_isa_supported(isa))
         return -1;
+    tune_streaming();
     active = isa;
     return 0;
 }

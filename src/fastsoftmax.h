@@ -154,6 +154,10 @@ void fs_limit_helpers(int n);
  * than threads.  0 restores the defaults (32768, 65536).  For the tests, which
  * set both low so that small inputs take the threaded code paths. */
 void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes);
+/* Outputs of at least this many bytes are written with streaming stores (the softmax family's
+ * rows, when their rows are long enough); bytes <= 0 restores the default, a quarter of the
+ * last-level cache and at least 8 MiB.  For the tests, which lower it to reach those stores. */
+void fs_set_stream_min_bytes(int64_t bytes);
 
 /* Run-time instruction-set dispatch. */
 #define FS_ISA_BASELINE 0

@@ -201,12 +201,18 @@ def test_concurrent_calls_from_python_threads(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("C", [257, 3001, 70001])
-def test_streamed_gradient_with_index_targets(rng, isa, threading_mode, dtype, C):
-    """Outputs of 8 MiB and more are written with streaming stores; the target's term of
-    the gradient is added before its vector is stored (never read back).  Index targets
-    with weights and smoothing, every path, threaded and not; rows that keep their
-    exponentials (pipelined) and rows too long for that (recomputed)."""
+def test_streamed_gradient_with_index_targets(request, rng, isa, threading_mode, dtype, C):
+    """Outputs of 8 MiB and more (set here: the default is a quarter of the L3) are written
+    with streaming stores; the target's term of the gradient is added before its vector is
+    stored (never read back).  Index targets with weights and smoothing, every path, threaded
+    and not; rows in groups (257), rows that keep their exponentials (pipelined) and rows too
+    long for that (recomputed)."""
     n = (9 << 20) // (C * np.dtype(dtype).itemsize) + 1
+    from fastsoftmax import _kernels
+
+    if hasattr(_kernels, "set_stream_min_bytes"):
+        _kernels.set_stream_min_bytes(8 << 20)
+        request.addfinalizer(lambda: _kernels.set_stream_min_bytes(0))
     x = (rng.standard_normal((n, C)) * 3).astype(dtype)
     t = rng.integers(0, C, n)
     t[::7] = -100
