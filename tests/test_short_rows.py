@@ -26,8 +26,8 @@ from conftest import (
 pytestmark = pytest.mark.usefixtures("backend")
 
 SHORT_CS = list(range(1, 18)) + [23, 31, 32, 33, 47, 63, 64, 65]
-# rows of the grouped path (driver_group.h: 33 to 4096 classes, 4 rows at a time) and past it
-GROUP_CS = [34, 66, 100, 129, 257, 1000, 4095, 4096, 4097]
+# rows of the grouped path (driver_group.h: 33 to 384 classes, 4 rows at a time) and past it
+GROUP_CS = [34, 66, 100, 129, 257, 384, 385, 1000, 4095, 4096, 4097]
 
 
 def _with_specials(rng, x):
