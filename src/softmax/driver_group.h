@@ -2,7 +2,7 @@
  * rows at a time (the path is chosen in driver.h). */
 
 /*
- * Rows too long for the tiles and too short to amortise a row's own setup (33 to 1024
+ * Rows too long for the tiles and too short to amortise a row's own setup (33 to 384
  * classes): the row path's per-row costs (its block logic, a chain of scalar
  * reductions, a libm log) were 2-4x a 100-class row's arithmetic.  Here GROUP_R rows go
  * through each pass together, so that their max and sum chains overlap:
