@@ -210,9 +210,8 @@ def test_streamed_gradient_with_index_targets(request, rng, isa, threading_mode,
     n = (9 << 20) // (C * np.dtype(dtype).itemsize) + 1
     from fastsoftmax import _kernels
 
-    if hasattr(_kernels, "set_stream_min_bytes"):
-        _kernels.set_stream_min_bytes(8 << 20)
-        request.addfinalizer(lambda: _kernels.set_stream_min_bytes(0))
+    _kernels.set_stream_min_bytes(8 << 20)
+    request.addfinalizer(lambda: _kernels.set_stream_min_bytes(0))
     x = (rng.standard_normal((n, C)) * 3).astype(dtype)
     t = rng.integers(0, C, n)
     t[::7] = -100

@@ -115,6 +115,8 @@ static int H(row_runs)(fs_par *p, void *ctx)
  * and weights) stop at this many rows, a multiple of ROWS_BLOCK, so that the scratch stays in
  * cache: 1/32 of 2^25 rows of 2 classes wrote 16 MB of it per run, and read it back. */
 #define SCRATCH_RUN_ROWS 8192
+/* rows shorter than this never stream their output (see run()) */
+#define NT_MIN_ROW_BYTES 1024
 
 static int H(run)(const H(job) *Jin)
 {
@@ -146,15 +148,14 @@ static int H(run)(const H(job) *Jin)
     }
     /* outputs larger than the caches go to memory with streaming stores, unless their rows are short
      * and not whole cache lines: the partial lines at a row's ends are stored normally (output.h),
-     * and rows under NT_MIN_ROW_BYTES hold too few whole lines to pay for that.
-     * A group's rows are written one after the other, so only the lines at a group's ends are
-     * streamed partly filled: there rows from GROUP_NT_ROW_BYTES on stream (2^26 floats in rows of
-     * 1000, one thread: 1.2x faster); shorter ones still ran faster with normal stores whose lines
-     * are prefetched (rows of 100: 1.35x) */
+     * and rows under NT_MIN_ROW_BYTES hold too few whole lines to pay for that (2^26 floats in rows
+     * of 1000, one thread: 1.2x faster streamed; rows of 100 in groups, whose output lines are
+     * prefetched, 1.35x faster with normal stores).  Outside the groups, rows of whole lines stream
+     * at any length. */
     const int64_t row_bytes = c * (int64_t)sizeof(T);
     const int group = H(group_ok)(J);
     job.nt = J->y && nrows * row_bytes >= fs_tuning.stream_min_bytes &&
-             (group ? row_bytes >= GROUP_NT_ROW_BYTES : (row_bytes >= NT_MIN_ROW_BYTES || row_bytes % 64 == 0));
+             (row_bytes >= NT_MIN_ROW_BYTES || (!group && row_bytes % 64 == 0));
     if (group) {
         const int64_t ngroups = (nrows + GROUP_R - 1) / GROUP_R;
         if (nt > ngroups)

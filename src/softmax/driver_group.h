@@ -23,7 +23,6 @@
  */
 #define GROUP_C 384
 #define GROUP_R 4
-#define GROUP_NT_ROW_BYTES 1024 /* see run() */
 /* the loops over a group's rows keep each row's vectors in registers only when unrolled */
 #define GROUP_UNROLL _Pragma("GCC unroll 4")
 #define GROUP_RPAD (GROUP_R > FS_LANES_F64 ? GROUP_R : FS_LANES_F64)

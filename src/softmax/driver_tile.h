@@ -7,7 +7,6 @@
  * LANES rows instead of a row's worth of loop and tail overhead per row.
  */
 #define SMALL_C 32
-#define NT_MIN_ROW_BYTES 1024 /* see run() */
 
 static int H(tile_ok)(const H(job) *J)
 {

@@ -75,7 +75,6 @@ enum { TILE_STORE = 1, TILE_DONE = 2 };
 #undef GROUP_C
 #undef GROUP_R
 #undef SCRATCH_RUN_ROWS
-#undef GROUP_NT_ROW_BYTES
 #undef GROUP_RPAD
 #undef GROUP_UNROLL
 #undef NT_MIN_ROW_BYTES
