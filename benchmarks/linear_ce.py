@@ -5,15 +5,17 @@ composition, PyTorch, and the matrix products alone.
     python benchmarks/linear_ce.py --large         # N=16384, D=512, C=128256 (the second bar)
     python benchmarks/linear_ce.py --rounds 3 --n 2048   # smaller, for a quick look
 
-Every case runs in a fresh process (its peak memory is its own): inputs made and touched, one
-call on a tiny problem to load the libraries, then ``--reps`` calls of the case with gradients,
-the peak resident set reset to the resident set before each (/proc/self/clear_refs). Reported:
-the median time, and each call's peak resident set above its start, less the gradients it
-returned, in MiB: the first call's (with the BLAS library's own
-packing buffers, which its first large product touches and the process keeps) and the largest
-of the later calls' (what a call adds in a training loop, where earlier products have touched
-them). Rounds
-alternate the cases. float32, 2 threads (ours and BLAS's; PyTorch's set_num_threads(2)).
+Every case runs in a process of its own (its peak memory is its own), started once: inputs made
+and touched, one call on a tiny problem to load the libraries, then one untimed call of the case
+(the first call's peak: with the BLAS library's own packing buffers, which its first large product
+touches and the process keeps). Then rounds: in each, every process makes one call in turn (the
+order rotated from round to round, a pause before each call so that no thread of the last call
+still spins), so that the cases share the machine's slow and fast moments alike; a time
+measured case by case, one process after the other, moved by 5-10% from run to run on a shared
+machine. Reported: the median time over the rounds, and each call's peak resident set above its
+start, less the gradients it returned, in MiB: the first call's, and the largest of the timed
+calls' (what a call adds in a training loop). float32, 2 threads (ours and BLAS's; PyTorch's
+set_num_threads(2)).
 
 The cases:
   ours        fs.linear_cross_entropy(x, W, t, bias=b, return_grad=True)
@@ -24,7 +26,8 @@ The cases:
               preallocated G)
   torch_products  the same three products with PyTorch
   chunked     the three products chunk by chunk (ours' chunks) into preallocated buffers, with
-              the BLAS ours uses (SciPy's gemm, the classifier's gradient with beta = 1)
+              the BLAS ours uses (NumPy's own gemm through ctypes, else SciPy's; the classifier's
+              gradient with beta = 1)
 The bars (issue 15): small case, peak <= 1/16 of the N x C float32 logits and time <= 1.05x
 unfused and <= torch; large case, peak under 2 GB and time <= 1.1x chunked (peaks: the later
 calls').
@@ -58,8 +61,8 @@ def _reset_peak():
         f.write("5")
 
 
-def run_case(case, n, d, c, reps):
-    """One case in this process: {"time": median s, "peak_mib": peak above the start less the grads}."""
+def setup_case(case, n, d, c):
+    """The inputs of a case and its call (a function returning the loss and the gradients)."""
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     import fastsoftmax as fs
     from fastsoftmax import linear
@@ -111,7 +114,7 @@ def run_case(case, n, d, c, reps):
             return None, (g @ w, g.T @ x)
     elif case == "chunked":
         rows = np.empty((chunk, c), np.float32)
-        blas = linear._products(w, np.float32)  # the BLAS ours uses (SciPy's when installed)
+        blas = linear._products(w, np.float32)  # the BLAS ours uses (linear._products)
 
         def call():
             d_x, d_w = np.empty((n, d), np.float32), np.empty((c, d), np.float32)
@@ -132,22 +135,31 @@ def run_case(case, n, d, c, reps):
     else:
         np.matmul(small[0], small[1].T)
         fs.cross_entropy(np.zeros((8, 16), np.float32), small[3], return_grad=True)
-    times, peaks = [], []
-    result = None
-    for _ in range(reps):
-        result = None  # the previous call's gradients are freed before the next call
-        _reset_peak()
-        before = _status("VmRSS")
-        t0 = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - t0)
-        grads = sum(np.asarray(a).nbytes for a in result[1] if a is not None)  # the returned gradients
-        peaks.append((_status("VmHWM") - before - grads) / 2**20)
-    # the first call's peak includes the BLAS library's own packing buffers, touched at its first
-    # large product and kept for the process (any large matmul before, as in a training loop,
-    # has touched them); the later calls' peak is what one call adds in a loop
-    return {"time": statistics.median(times), "peak_mib": peaks[0],
-            "steady_mib": max(peaks[1:]) if len(peaks) > 1 else float("nan")}
+    return call
+
+
+def one_call(call):
+    """{"time": s, "peak_mib": peak resident set above the start less the returned gradients}."""
+    _reset_peak()
+    before = _status("VmRSS")
+    t0 = time.perf_counter()
+    result = call()
+    elapsed = time.perf_counter() - t0
+    grads = sum(np.asarray(a).nbytes for a in result[1] if a is not None)  # the returned gradients
+    peak = (_status("VmHWM") - before - grads) / 2**20
+    del result  # freed before the next call
+    return {"time": elapsed, "peak_mib": peak}
+
+
+def serve(case, n, d, c):
+    """The child: set the case up, make its first (untimed) call, then one call per line "call"
+    on stdin, each answered by a JSON line on stdout."""
+    call = setup_case(case, n, d, c)
+    print(json.dumps(one_call(call)), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "call":
+            break
+        print(json.dumps(one_call(call)), flush=True)
 
 
 def main():
@@ -156,15 +168,15 @@ def main():
     ap.add_argument("--n", type=int)
     ap.add_argument("--d", type=int)
     ap.add_argument("--c", type=int)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--reps", type=int, default=3, help="calls per case and round (the first has its own peak)")
+    ap.add_argument("--rounds", type=int, default=7, help="timed calls per case, one per round")
+    ap.add_argument("--pause", type=float, default=0.5, help="seconds before each call (default %(default)s)")
     ap.add_argument("--cases", default=None, help="comma-separated subset")
     ap.add_argument("--run", help=argparse.SUPPRESS)  # one case, in a child process
     args = ap.parse_args()
     n, d, c = (16384, 512, 128256) if args.large else (8192, 1024, 32000)
     n, d, c = args.n or n, args.d or d, args.c or c
     if args.run:
-        print(json.dumps(run_case(args.run, n, d, c, args.reps)))
+        serve(args.run, n, d, c)
         return
     cases = args.cases.split(",") if args.cases else (
         ["ours", "chunked"] if args.large else ["ours", "unfused", "torch", "products", "torch_products"])
@@ -172,22 +184,38 @@ def main():
         import torch  # noqa: F401
     except ImportError:
         cases = [k for k in cases if not k.startswith("torch")]
+    procs, first = {}, {}
+    for k in cases:  # one at a time, so that each first call has the machine to itself
+        procs[k] = subprocess.Popen([sys.executable, __file__, "--run", k, "--n", str(n), "--d", str(d),
+                                     "--c", str(c)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        first[k] = json.loads(procs[k].stdout.readline())
     results = {k: [] for k in cases}
-    for _ in range(args.rounds):
-        for k in cases:
-            out = subprocess.run([sys.executable, __file__, "--run", k, "--n", str(n), "--d", str(d), "--c", str(c),
-                                  "--reps", str(args.reps)], capture_output=True, text=True, check=True)
-            results[k].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    try:
+        for r in range(args.rounds):
+            for k in cases[r % len(cases):] + cases[:r % len(cases)]:
+                time.sleep(args.pause)
+                procs[k].stdin.write("call\n")
+                procs[k].stdin.flush()
+                results[k].append(json.loads(procs[k].stdout.readline()))
+    finally:
+        for p in procs.values():
+            p.stdin.close()
+            p.wait()
     logits_mib = n * c * 4 / 2**20
-    print(f"N={n} D={d} C={c} float32, 2 threads; {args.rounds} rounds of {args.reps} calls, each case a fresh "
-          f"process; the N x C logits: {logits_mib:.0f} MiB")
+    print(f"N={n} D={d} C={c} float32, 2 threads; {args.rounds} rounds, each a call of every case in turn, "
+          f"each case a process of its own; the N x C logits: {logits_mib:.0f} MiB")
     base = statistics.median(r["time"] for r in results[cases[0]])
     for k in cases:
-        tm = statistics.median(r["time"] for r in results[k])
-        peak = max(r["peak_mib"] for r in results[k])
-        steady = max(r["steady_mib"] for r in results[k])
-        print(f"  {k:14s} {tm:8.3f} s  ({tm / base:5.2f}x ours)   peak above inputs and grads: first call "
-              f"{peak:7.1f} MiB, later calls {steady:7.1f} MiB ({steady / logits_mib:.3f} of the logits)")
+        times = [r["time"] for r in results[k]]
+        tm = statistics.median(times)
+        steady = max(r["peak_mib"] for r in results[k])
+        print(f"  {k:14s} {tm:8.3f} s  ({tm / base:5.2f}x {cases[0]}; {min(times):.3f}-{max(times):.3f})   peak "
+              f"above inputs and grads: first call {first[k]['peak_mib']:7.1f} MiB, later calls {steady:7.1f} MiB "
+              f"({steady / logits_mib:.3f} of the logits)")
+    if len(cases) > 1:  # the ratio of each round's pair: the machine's moments cancel
+        for k in cases[1:]:
+            pair = statistics.median(a["time"] / b["time"] for a, b in zip(results[cases[0]], results[k]))
+            print(f"  {cases[0]} / {k}, median of the rounds' ratios: {pair:.3f}")
 
 
 if __name__ == "__main__":

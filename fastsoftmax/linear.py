@@ -5,13 +5,23 @@ classes, then the loss; with N = 16,384 and C = 128,256 the float32 logits alone
 the rows go in chunks whose logits fit a fixed budget: each chunk's logits come out of one
 matrix product into a reused buffer, go through the fused cross-entropy kernel in place (the
 buffer then holds their gradient, already scaled by the whole batch's reduction), and the
-gradient is folded into the inputs' and classifier's gradients at once. The products are BLAS:
-NumPy's ``matmul``, and for the classifier's gradient, which every chunk adds to, SciPy's
-``?gemm`` with ``beta = 1`` when SciPy is installed (NumPy's ``matmul`` cannot add into an
-array; without SciPy each chunk's product goes through a temporary of a few class rows).
+gradient is folded into the inputs' and classifier's gradients at once. The products are BLAS
+``?gemm`` calls, the classifier's gradient, which every chunk adds to, with ``beta = 1``
+(NumPy's ``matmul`` cannot add into an array). Which BLAS, first found first:
+
+1. NumPy's own (the OpenBLAS inside NumPy's wheels), called through ``ctypes``: the library,
+   threads and speed of ``matmul`` itself, so that the chunks cost what the whole products cost
+   with NumPy;
+2. SciPy's (``scipy.linalg.blas``), another OpenBLAS with threads of its own;
+3. NumPy's ``matmul``, each chunk's classifier product through a temporary of a few class rows,
+   added (one more pass over the classifier's gradient per chunk).
 """
 
+import ctypes
+import functools
+import glob
 import math
+import os
 from collections import namedtuple
 
 import numpy as np
@@ -25,21 +35,26 @@ __all__ = ["linear_cross_entropy", "LinearGrads"]
 #: ``bias`` (C,) or None, of the inputs' dtype.
 LinearGrads = namedtuple("LinearGrads", ["inputs", "classifier", "bias"])
 
-#: The logits of one chunk take 1/CHUNK_FRACTION of the whole batch's (room below 1/16 for the
-#: per-row losses and the bias's column sums), but at least CHUNK_MIN_BYTES (products of fewer rows
-#: run far below BLAS's speed) and at most CHUNK_MAX_BYTES: the default chunk depends on
+#: The logits of one chunk take 1/CHUNK_FRACTION of the whole batch's, rounded up to a row (room below
+#: 1/16 for the per-row losses and the bias's column sums), but at least CHUNK_MIN_BYTES (products of fewer
+#: rows run far below BLAS's speed) and at most CHUNK_MAX_BYTES: the default chunk depends on
 #: N, C and the dtype only, so results are the same on any machine state and thread count.
-CHUNK_FRACTION = 18
+CHUNK_FRACTION = 17
 CHUNK_MIN_BYTES = 32 << 20
 CHUNK_MAX_BYTES = 256 << 20
 
 
 def default_chunk_size(n_rows, n_classes, dtype):
-    """The default number of rows per chunk: logits of 1/18 of the N x C logits' bytes, within
-    [``CHUNK_MIN_BYTES``, ``CHUNK_MAX_BYTES``] (at least one row, at most N)."""
+    """The default number of rows per chunk: N / 17 rounded up, but logits of at least
+    ``CHUNK_MIN_BYTES`` and at most ``CHUNK_MAX_BYTES`` (at least one row, at most N); then
+    evened out, so that as many chunks have equal sizes, the last at most as large. Every chunk
+    streams the whole classifier through two products and its gradient through a third: a last
+    chunk of a few rows would cost nearly as much as a full one."""
     row = max(n_classes, 1) * np.dtype(dtype).itemsize
-    budget = min(max(n_rows * row // CHUNK_FRACTION, CHUNK_MIN_BYTES), CHUNK_MAX_BYTES)
-    return max(1, min(n_rows, budget // row))
+    rows = max(-(-n_rows // CHUNK_FRACTION), -(-CHUNK_MIN_BYTES // row))
+    rows = max(1, min(rows, CHUNK_MAX_BYTES // row, n_rows))
+    chunks = -(-n_rows // rows)
+    return max(1, -(-n_rows // chunks)) if chunks else 1
 
 
 def _gemm(dtype):
@@ -50,6 +65,82 @@ def _gemm(dtype):
     except ImportError:
         return None
     return blas.sgemm if dtype == np.float32 else blas.dgemm
+
+
+# cblas's enums (cblas.h): row-major order, no transpose, transpose
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_gemm(dtype):
+    """``cblas_?gemm`` of the OpenBLAS that NumPy's wheels bundle and its ``matmul`` calls (the same
+    loaded library, found beside NumPy and opened again by ``ctypes``), as ``(function, int64)``
+    with ``int64`` whether its integers are 64-bit; None for another NumPy build (MKL, Accelerate,
+    a system BLAS) or when the library does not answer a small product exactly."""
+    blas = getattr(getattr(np, "__config__", None), "CONFIG", {}).get("Build Dependencies", {}).get("blas", {})
+    if "openblas" not in str(blas.get("name", "")):
+        return None
+    top = os.path.dirname(os.path.abspath(np.__file__))
+    # where auditwheel (Linux), delvewheel (Windows) and delocate (macOS) put the wheels' libraries
+    paths = sorted(glob.glob(os.path.join(top + ".libs", "*openblas*"))
+                   + glob.glob(os.path.join(top, ".dylibs", "*openblas*")))
+    real = ctypes.c_double if dtype == np.float64 else ctypes.c_float
+    letter = "d" if dtype == np.float64 else "s"
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_cblas_%sgemm64_", "cblas_%sgemm64_", "scipy_cblas_%sgemm", "cblas_%sgemm"):
+            fn = getattr(lib, name % letter, None)
+            if fn is None:
+                continue
+            int64 = name.endswith("64_")
+            i = ctypes.c_int64 if int64 else ctypes.c_int
+            p = ctypes.c_void_p
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, real, p, i, p, i, real, p, i]
+            fn.restype = None
+            if _gemm_answers(fn, dtype):
+                return fn, int64
+    return None
+
+
+def _gemm_answers(fn, dtype):
+    """Whether fn computes c = a @ b.T + c exactly on small integers (a 2 x 3 by 4 x 3 product)."""
+    a = np.arange(6, dtype=dtype).reshape(2, 3)
+    b = np.arange(12, dtype=dtype).reshape(4, 3) - 5
+    c = np.ones((2, 4), dtype)
+    fn(_ROW_MAJOR, _NO_TRANS, _TRANS, 2, 4, 3, 1.0, a.ctypes.data, 3, b.ctypes.data, 3, 1.0, c.ctypes.data, 4)
+    return np.array_equal(c, a @ b.T + 1)
+
+
+class _CblasProducts:
+    """A chunk's three products with NumPy's own ``cblas_?gemm``, the classifier's gradient
+    accumulated in place (``beta = 1``). Row-major calls on the arrays as they are: the chunks
+    are C-ordered rows, the classifier C- or Fortran-ordered."""
+
+    def __init__(self, w, gemm):
+        self.fn, int64 = gemm
+        self.limit = 2**63 - 1 if int64 else 2**31 - 1
+        # the classifier W (C, D) as a row-major operand: W itself, or (Fortran-ordered) W.T transposed
+        self.w = w if w.flags.c_contiguous else w.T
+        self.w_trans = not w.flags.c_contiguous
+
+    def _gemm(self, ta, tb, m, n, k, a, b, beta, c):
+        lda, ldb, ldc = (max(s.strides[0] // s.itemsize, 1) for s in (a, b, c))
+        if max(m, n, k, lda, ldb, ldc) > self.limit:
+            raise ValueError("the matrices are too large for this BLAS's 32-bit integers")
+        self.fn(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, _TRANS if tb else _NO_TRANS, m, n, k, 1.0,
+                a.ctypes.data, lda, b.ctypes.data, ldb, beta, c.ctypes.data, ldc)
+
+    def logits(self, xc, out):  # out (n, C) = xc @ W.T
+        self._gemm(False, not self.w_trans, out.shape[0], out.shape[1], xc.shape[1], xc, self.w, 0.0, out)
+
+    def d_inputs(self, g, out):  # out (n, D) = g @ W
+        self._gemm(False, self.w_trans, out.shape[0], out.shape[1], g.shape[1], g, self.w, 0.0, out)
+
+    def add_d_classifier(self, d_w, g, xc, first):  # d_w (C, D) = g.T @ xc (+ d_w)
+        self._gemm(True, False, d_w.shape[0], d_w.shape[1], g.shape[0], g, xc, 0.0 if first else 1.0, d_w)
 
 
 class _NumpyProducts:
@@ -108,6 +199,9 @@ class _ScipyProducts:
 
 
 def _products(w, dtype):
+    own = _numpy_gemm(np.dtype(dtype).type)
+    if own is not None:
+        return _CblasProducts(w, own)
     gemm = _gemm(dtype)
     return _NumpyProducts(w) if gemm is None else _ScipyProducts(w, gemm)
 
@@ -146,8 +240,9 @@ def linear_cross_entropy(inputs, classifier, target, *, bias=None, weight=None, 
     weight, ignore_index, reduction, label_smoothing, z_loss
         As in :func:`fastsoftmax.cross_entropy` (``weight``: one loss weight per class).
     chunk_size : int, optional
-        Rows per chunk. The default is a fixed function of N, C and the dtype (logits of 1/18
-        of the N x C logits' bytes, within 32 MiB to 256 MiB), never of the thread count or the
+        Rows per chunk. The default is a fixed function of N, C and the dtype (chunks of equal
+        sizes, each with logits of at most 1/17 of the N x C logits' bytes, within 32 MiB to 256
+        MiB), never of the thread count or the
         free memory, so
         results are bitwise the same on any machine state. Another chunk size changes the
         last bits only.
@@ -164,9 +259,10 @@ def linear_cross_entropy(inputs, classifier, target, *, bias=None, weight=None, 
     -----
     Memory above the arguments and the returned gradients: one chunk's logits, its per-row
     losses, and with the gradients a bias-sized sum. The classifier's gradient is accumulated
-    chunk after chunk with SciPy's BLAS ``?gemm`` (``beta = 1``) when SciPy is installed; without
-    it each chunk's product goes through a temporary no larger than the chunk's logits and is
-    added (one more pass over the classifier's gradient per chunk).
+    chunk after chunk by BLAS ``?gemm`` with ``beta = 1``: NumPy's own OpenBLAS (in NumPy's
+    wheels), else SciPy's when SciPy is installed; with neither, each chunk's product goes through
+    a temporary no larger than the chunk's logits and is added (one more pass over the
+    classifier's gradient per chunk).
     """
     return _run(_prepare(inputs, classifier, target, bias, weight, ignore_index, reduction, label_smoothing, z_loss,
                          chunk_size), return_grad)

@@ -58,39 +58,77 @@ def test_against_the_unfused_composition(isa, dtype, chunk, k):
     assert fs.linear_cross_entropy(x, w, t, bias=b, chunk_size=chunk, **kw).tobytes() == got[0].tobytes()
 
 
+def _use_blas(monkeypatch, which):
+    """Make linear._products take one BLAS: NumPy's own through ctypes ("cblas"), SciPy's
+    ("scipy") or NumPy's matmul ("matmul"); skip where that one is not here."""
+    if which == "cblas":
+        if linear._numpy_gemm(np.float32) is None or linear._numpy_gemm(np.float64) is None:
+            pytest.skip("NumPy's BLAS is not one whose cblas_?gemm linear.py finds")
+        return linear._CblasProducts
+    monkeypatch.setattr(linear, "_numpy_gemm", lambda dtype: None)
+    if which == "scipy":
+        pytest.importorskip("scipy")
+        return linear._ScipyProducts
+    monkeypatch.setattr(linear, "_gemm", lambda dtype: None)
+    return linear._NumpyProducts
+
+
+BLAS = ["cblas", "scipy", "matmul"]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("chunk", [1, 5, 37, 100])
-def test_chunk_sizes_and_the_classifier_sum_without_scipy(monkeypatch, dtype, chunk):
-    """Chunks of 1 row, of a size that does not divide N, of N and beyond; with SciPy's gemm and
-    with NumPy's matmul (the classifier's gradient through a temporary)."""
+@pytest.mark.parametrize("which", BLAS)
+def test_chunk_sizes_with_each_blas(monkeypatch, dtype, chunk, which):
+    """Chunks of 1 row, of a size that does not divide N, of N and beyond; with each BLAS the
+    classifier's gradient can be accumulated by (beta = 1, or a temporary added)."""
     x, w, b, t, _ = _problem(dtype, 11)
     want = reference.linear_cross_entropy(x, w, t, bias=b, return_grad=True)
+    kind = _use_blas(monkeypatch, which)
+    assert isinstance(linear._products(w, dtype), kind)
     got = fs.linear_cross_entropy(x, w, t, bias=b, chunk_size=chunk, return_grad=True)
     assert_linear_close(dtype, got, want, x, w, b, t, {})
-    monkeypatch.setattr(linear, "_gemm", lambda dtype: None)
-    plain = fs.linear_cross_entropy(x, w, t, bias=b, chunk_size=chunk, return_grad=True)
-    assert_linear_close(dtype, plain, want, x, w, b, t, {})
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_scipy_products_write_in_place(order):
-    """With SciPy, the three products write into the arrays given (no copy of an operand or a
-    result), for a classifier in either memory order."""
-    pytest.importorskip("scipy")
+@pytest.mark.parametrize("which", ["cblas", "scipy"])
+def test_blas_products_write_in_place(monkeypatch, dtype, order, which):
+    """The three products write into the arrays given (no copy of an operand or a result), for
+    a classifier in either memory order; the classifier's gradient adds the second product."""
+    kind = _use_blas(monkeypatch, which)
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((64, 9), dtype=np.float32)
-    w = np.asarray(rng.standard_normal((50, 9), dtype=np.float32), order=order)
-    g = rng.standard_normal((64, 50), dtype=np.float32)
-    p = linear._products(w, np.float32)
-    assert isinstance(p, linear._ScipyProducts)
-    logits, d_x, d_w = np.empty((64, 50), np.float32), np.empty((64, 9), np.float32), np.empty((50, 9), np.float32)
+    x = rng.standard_normal((64, 9)).astype(dtype)
+    w = np.asarray(rng.standard_normal((50, 9)), dtype=dtype, order=order)
+    g = rng.standard_normal((64, 50)).astype(dtype)
+    p = linear._products(w, dtype)
+    assert isinstance(p, kind)
+    logits, d_x, d_w = np.empty((64, 50), dtype), np.empty((64, 9), dtype), np.empty((50, 9), dtype)
     p.logits(x, logits)
     p.d_inputs(g, d_x)
     p.add_d_classifier(d_w, g[:30], x[:30], True)
     p.add_d_classifier(d_w, g[30:], x[30:], False)
-    np.testing.assert_allclose(logits, x @ w.T, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(d_x, g @ w, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(d_w, g.T @ x, rtol=1e-5, atol=1e-4)
+    tol = dict(rtol=1e-5, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(logits, x.astype(np.float64) @ w.T, **tol)
+    np.testing.assert_allclose(d_x, g.astype(np.float64) @ w, **tol)
+    np.testing.assert_allclose(d_w, g.T.astype(np.float64) @ x, **tol)
+
+
+def test_numpy_blas_is_found_in_numpy_wheels():
+    """NumPy's wheels bundle OpenBLAS: there, the products take it (the library of matmul)."""
+    blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
+    if blas.get("name") != "scipy-openblas":
+        pytest.skip("NumPy was not built with the OpenBLAS of its wheels")
+    for dtype in (np.float32, np.float64):
+        found = linear._numpy_gemm(dtype)
+        assert found is not None and found[1]  # 64-bit integers (scipy-openblas64)
+
+
+def test_a_blas_that_answers_wrongly_is_not_used():
+    """The small product linear._gemm_answers checks catches a function that is not ?gemm."""
+    def wrong(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        pass  # leaves c as it was
+    assert not linear._gemm_answers(wrong, np.float32)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -154,14 +192,20 @@ def test_bitwise_on_every_thread_count():
 
 
 def test_default_chunk_size():
-    """A fixed function of N, C and the dtype: logits of 1/18 of the N x C logits' bytes, within
-    32 MiB and 256 MiB."""
-    assert linear.default_chunk_size(8192, 32000, np.float32) == 455  # 1/18 of 1000 MiB: 55.6 MiB
-    assert linear.default_chunk_size(16384, 128256, np.float32) == 523  # 256 MiB (1/18 of 8 GB is more)
+    """A fixed function of N, C and the dtype: N / 17 rows rounded up, within logits of 32 MiB and
+    256 MiB, evened out (as many chunks, of equal sizes but the last)."""
+    assert linear.default_chunk_size(8192, 32000, np.float32) == 482  # 17 chunks of 58.8 MiB
+    assert linear.default_chunk_size(16384, 128256, np.float32) == 512  # 32 chunks under 256 MiB
     assert linear.default_chunk_size(4096, 1000, np.float32) == 4096  # 32 MiB hold them all
     assert linear.default_chunk_size(10, 5, np.float64) == 10
     assert linear.default_chunk_size(100_000, 10, np.float32) == 100_000
     assert linear.default_chunk_size(8, 10**9, np.float32) == 1  # a row beyond the budget: one row
+    assert linear.default_chunk_size(0, 10, np.float32) == 1
+    for n in (1, 2, 999, 8193, 100_001):
+        for c in (7, 32000, 128256):
+            chunk = linear.default_chunk_size(n, c, np.float32)
+            most = max(1, min(n, max(-(-n // 17), -(-(32 << 20) // (c * 4))), (256 << 20) // (c * 4)))
+            assert chunk <= most and -(-n // chunk) == -(-n // most)  # no more chunks than needed
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
