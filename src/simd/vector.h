@@ -375,8 +375,19 @@ FS_INLINE void fs_store_2pairs(float *a, float *b, __m128 v)
 }
 #endif
 #if FS_VBYTES == 32 && defined(__AVX__)
+/* Rows that follow each other (stride 2: the 8 rows are two vectors) load and store whole
+ * vectors: [a0 b0 .. a3 b3] and [a4 b4 .. a7 b7] give [a0 a1 a4 a5 | a2 a3 a6 a7] by vshufps,
+ * put in order by vpermpd (its own inverse, which the store applies first). */
 FS_INLINE void load_pairs_f32(const float *p, int64_t stride, vf32 *c0, vf32 *c1)
 {
+#ifdef __AVX2__
+    if (stride == 2) {
+        const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+        *c0 = (vf32)_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xd8);
+        *c1 = (vf32)_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xdd)), 0xd8);
+        return;
+    }
+#endif
     /* lo = [a0 b0 a1 b1 | a4 b4 a5 b5], hi = [a2 b2 a3 b3 | a6 b6 a7 b7] (row k: a_k b_k) */
     __m256 lo = _mm256_insertf128_ps(_mm256_castps128_ps256(fs_load_2pairs(p, p + stride)),
                                      fs_load_2pairs(p + 4 * stride, p + 5 * stride), 1);
@@ -387,6 +398,15 @@ FS_INLINE void load_pairs_f32(const float *p, int64_t stride, vf32 *c0, vf32 *c1
 }
 FS_INLINE void store_pairs_f32(float *p, int64_t stride, vf32 c0, vf32 c1)
 {
+#ifdef __AVX2__
+    if (stride == 2) {
+        const __m256 d0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd((__m256)c0), 0xd8));
+        const __m256 d1 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd((__m256)c1), 0xd8));
+        _mm256_storeu_ps(p, _mm256_unpacklo_ps(d0, d1));
+        _mm256_storeu_ps(p + 8, _mm256_unpackhi_ps(d0, d1));
+        return;
+    }
+#endif
     __m256 lo = _mm256_unpacklo_ps((__m256)c0, (__m256)c1), hi = _mm256_unpackhi_ps((__m256)c0, (__m256)c1);
     __m128 l0 = _mm256_castps256_ps128(lo), l1 = _mm256_extractf128_ps(lo, 1);
     __m128 h0 = _mm256_castps256_ps128(hi), h1 = _mm256_extractf128_ps(hi, 1);
