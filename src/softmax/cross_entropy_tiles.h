@@ -223,7 +223,7 @@ FS_INLINE int H(ce_tile_dense)(const H(job) *J, H(tile) *t, const V *vx, V *ve, 
     return TILE_STORE;
 }
 
-DENSE_TILES(ce_dense, H(ce_tile_dense), 1)
+DENSE_TILES(ce_dense, H(ce_tile_dense), 1, 0)
 
 /* The losses of rows n0 .. n0 + nrows - 1 (whole dense tiles): loss_rows holds m - x_y, sums
  * the sums of exponentials (1 for ignored rows), wys the weights w_y (0 for ignored rows).

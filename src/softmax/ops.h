@@ -83,9 +83,9 @@ static int H(tiles_logsumexp)(const H(job) *J, int64_t n0, int nr)
 {
     return H(tile_gathered)(J, n0, nr, H(tile_logsumexp));
 }
-DENSE_TILES(dense_softmax, H(tile_softmax), 0)
-DENSE_TILES(dense_log_softmax, H(tile_log_softmax), 0)
-DENSE_TILES(dense_logsumexp, H(tile_logsumexp), 0)
+DENSE_TILES(dense_softmax, H(tile_softmax), 0, 1)
+DENSE_TILES(dense_log_softmax, H(tile_log_softmax), 0, 1)
+DENSE_TILES(dense_logsumexp, H(tile_logsumexp), 0, 0)
 
 static const H(op) H(op_softmax) = {
     .out = OUT_EXP, .no_logs = 1, .plan = H(plan_softmax), .tile = H(tiles_softmax), .dense = H(dense_softmax)};
