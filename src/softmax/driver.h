@@ -11,7 +11,10 @@ static int H(scratch_alloc)(H(scratchset) *w, const H(job) *J)
     const int64_t c = J->b->n_classes;
     const int need_bx = J->xs->cls != 1 || (J->y && J->ys->cls != 1);
     const int need_bu = J->u && J->us->cls != 1;
-    const int need_eb = J->y && J->op->out == OUT_EXP && c * (int64_t)sizeof(T) <= STORE_BYTES;
+    /* rows in pieces (from split_min_classes on) keep their exponentials in a scratch of their length */
+    const int pieces = c >= fs_tuning.split_min_classes;
+    const int need_eb = J->y && J->op->out == OUT_EXP &&
+                        (pieces ? H(pieces_store)(c) : c * (int64_t)sizeof(T) <= STORE_BYTES);
     int s1 = H(scratch)(&w->bx, need_bx, c);
     int s2 = H(scratch)(&w->bu, need_bu, c);
     int s3 = H(scratch)(&w->eb, need_eb, c);

@@ -70,6 +70,7 @@ enum { TILE_STORE = 1, TILE_DONE = 2 };
 #undef PREFETCH_BYTES
 #undef STORE_BYTES
 #undef STORE_BLOCKS
+#undef PIECES_STORE_BYTES
 #undef RESCALE_LIMIT
 #undef SMALL_C
 #undef GROUP_C
