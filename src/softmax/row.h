@@ -75,9 +75,10 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
  * shorter rows do, in a scratch of the row's length (op->ebuf, which the driver sizes for
  * them: pieces_store), each block relative to its own max; the output pass then rescales
  * them instead of recomputing them from x.  The exponentials cost more than the scratch's
- * trips through L2 and L3: 2^26 floats in rows of 10^5 and 10^6 classes, Zen 3, two threads
- * ran 1.2-1.3x faster, one thread 1.1-1.2x.  Longer rows recompute: their scratch would go
- * to memory and back.
+ * trips through L2 and L3: 2^26 floats in rows of 10^5 and 10^6 classes, Zen 3, ran
+ * 1.1-1.15x faster on two threads and 1.15-1.2x on one (softmax and the cross-entropy; 2^20 to
+ * 2^22 floats within the noise).  Longer rows recompute: their scratch would go to memory and
+ * back.
  */
 #define PIECES_STORE_BYTES (8 << 20)
 
