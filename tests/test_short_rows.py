@@ -189,3 +189,46 @@ def test_grouped_rows(rng, isa, dtype, N, C):
     zl = dict(z_loss=1e-3, reduction="none")
     assert_value_close(loss, loss_ref, dtype, "loss", allowance=zloss_loss_allowance(x, t, **zl))
     assert_grad_close(g, grad_ref, dtype, zloss_row_factor(x, t, **zl))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [66, 100, 129, 150, 257, 384])
+@pytest.mark.parametrize("offset", [0, 1, 5])
+def test_groups_staged_and_streamed(request, rng, dtype, C, offset):
+    """Large outputs of C-contiguous groups go through a staging block whose whole cache lines
+    are streamed (driver_group.h; the size from which outputs stream is lowered to every size
+    here): the same bits as the groups' normal stores, with the output at several offsets
+    within a cache line, special rows, ignored targets, weights, smoothing and probability
+    targets, a batch that ends in a partial group, and in place; and the reference's values."""
+    from fastsoftmax import _kernels
+
+    request.addfinalizer(lambda: _kernels.set_stream_min_bytes(0))
+    N = 4 * 9 + 3
+    x, _ = _with_specials(rng, (rng.standard_normal((N, C)) * 3).astype(dtype))
+    t = make_index_target(rng, (N,), C, ignore_index=-100)
+    tp = make_prob_target(rng, x.shape, -1, dtype)
+    w = rng.uniform(0.5, 2.0, C).astype(dtype)
+    options = [(t, {}), (t, dict(weight=w, reduction="sum")), (t, dict(label_smoothing=0.1)), (tp, {})]
+
+    def outputs():
+        buf = np.zeros(N * C + 8, dtype)
+        o = buf[offset : offset + N * C].reshape(N, C)
+        res = [fs.softmax(x, out=o).copy(), fs.log_softmax(x, out=o).copy()]
+        for target, kw in options:
+            loss, grad = fs.cross_entropy(x, target, return_grad=True, out=o, **kw)
+            res += [np.asarray(loss), grad.copy()]
+        xi = x.copy()
+        res.append(fs.softmax(xi, out=xi))
+        return res
+
+    _kernels.set_stream_min_bytes(1 << 62)
+    stored = outputs()
+    _kernels.set_stream_min_bytes(1)
+    staged = outputs()
+    for a, b in zip(stored, staged):
+        np.testing.assert_array_equal(a, b)
+    assert_softmax_close(staged[0], ref.softmax(x), dtype)
+    for k, (target, kw) in enumerate(options):
+        loss_ref, grad_ref = ref.cross_entropy(x, target, return_grad=True, **kw)
+        assert_value_close(staged[2 + 2 * k], loss_ref, dtype, "loss")
+        assert_grad_close(staged[3 + 2 * k], grad_ref, dtype, grad_row_factor(x.shape, target, **kw))

@@ -157,8 +157,11 @@ static int H(run)(const H(job) *Jin)
      * at any length. */
     const int64_t row_bytes = c * (int64_t)sizeof(T);
     const int group = H(group_ok)(J);
-    job.nt = J->y && nrows * row_bytes >= fs_tuning.stream_min_bytes &&
-             (row_bytes >= NT_MIN_ROW_BYTES || (!group && row_bytes % 64 == 0));
+    const int big = J->y && nrows * row_bytes >= fs_tuning.stream_min_bytes;
+    /* C-contiguous groups stream through their staging block instead (driver_group.h) */
+    job.stage = big && group && row_bytes >= GROUP_STAGE_MIN_BYTES && H(rows_dense)(J->b, J->ys) &&
+                (uintptr_t)J->y % sizeof(T) == 0;
+    job.nt = big && !job.stage && (row_bytes >= NT_MIN_ROW_BYTES || (!group && row_bytes % 64 == 0));
     if (group) {
         const int64_t ngroups = (nrows + GROUP_R - 1) / GROUP_R;
         if (nt > ngroups)

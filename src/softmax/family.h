@@ -75,6 +75,7 @@ enum { TILE_STORE = 1, TILE_DONE = 2 };
 #undef RESCALE_LIMIT
 #undef SMALL_C
 #undef GROUP_C
+#undef GROUP_STAGE_MIN_BYTES
 #undef GROUP_R
 #undef SCRATCH_RUN_ROWS
 #undef GROUP_RPAD

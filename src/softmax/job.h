@@ -76,6 +76,7 @@ struct H(job_s) {
                               * H(block_rows_begin) below) */
     double wsum;
     int nt;                  /* streaming stores for the output (set by run) */
+    int stage;               /* groups: each group's output staged, its whole lines streamed (driver_group.h) */
 };
 
 /* A batch job's split into runs for fs_parallel: the runs of tiles, of pipelined rows or of
