@@ -22,7 +22,7 @@
  * (Xeon, one thread and two).
  */
 /*
- * Large outputs of C-contiguous groups (stage): rows of 65-384 classes hold too few whole
+ * Large outputs of C-contiguous groups (stage): rows of 33-384 classes hold too few whole
  * cache lines to stream row by row (the partial lines at each row's ends, stored normally,
  * cost more than the streaming saved; driver.h), but a group's GROUP_R rows are one
  * contiguous span.  Its rows are written into a staging block laid out as the span is, at the
@@ -32,7 +32,7 @@
  * memory carries 8 bytes an element instead of 12.  Zen 3, 2^26 floats: 1.1-1.25x faster at
  * 128-200 classes, one thread and two; from 256 classes, where the rows streamed one by one,
  * within 5%; at 65-100 classes not faster (the groups are bound by their arithmetic there):
- * those stay unstaged.
+ * rows under GROUP_STAGE_MIN_BYTES stay unstaged.
  */
 #define GROUP_STAGE_MIN_BYTES 512
 #define GROUP_C 384
