@@ -29,10 +29,10 @@
  * same offset within a cache line, and the span's whole lines then go to memory with streaming
  * stores (group_stream): only the span's first and last lines, shared with the neighbouring
  * groups, are stored normally.  A line written by streaming stores is never read first, so
- * memory carries 8 bytes an element instead of 12.  Zen 3, 2^26 floats: 1.1-1.25x faster at
- * 128-200 classes, one thread and two; from 256 classes, where the rows streamed one by one,
- * within 5%; at 65-100 classes not faster (the groups are bound by their arithmetic there):
- * rows under GROUP_STAGE_MIN_BYTES stay unstaged.
+ * memory carries 8 bytes an element instead of 12.  Zen 3, 2^26 floats, one thread and two:
+ * softmax and CE 1.05-1.3x faster at 128-300 classes (from 256, the rows had streamed one by
+ * one); at 65-100 classes not faster (the groups are bound by their arithmetic there): rows
+ * under GROUP_STAGE_MIN_BYTES stay unstaged.
  */
 #define GROUP_STAGE_MIN_BYTES 512
 #define GROUP_C 384

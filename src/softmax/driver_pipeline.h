@@ -22,19 +22,15 @@ typedef struct {
 /* Output blocks [b_from, b_to) of the pending row p from the scratch row e. */
 static void H(pending_blocks)(const H(pending) *p, const T *e, int64_t c, int64_t b_from, int64_t b_to)
 {
-    const H(rowop) *op = &p->rs.op;
-    for (int64_t b = b_from; b < b_to && b * BLOCK < c; b++) {
-        const int64_t b0 = b * BLOCK, len = c - b0 < BLOCK ? c - b0 : BLOCK;
-        if (p->st.s != p->st.s) { /* NaN row, as in PyTorch */
-            for (int64_t j = 0; j < len; j++)
-                p->g[b0 + j] = (T)NAN;
-            continue;
-        }
-        const double ab = op->a / p->st.s * H(block_scale)(&p->st, b);
-        H(output_range)(e + b0, p->g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, p->st.m,
-                        ab, op->alpha_g, op->beta_g, 1, op->has_c, op->nt,
-                        op->hole - b0, op->hdelta);
+    const int64_t lo = b_from * BLOCK, hi = b_to * BLOCK < c ? b_to * BLOCK : c;
+    if (lo >= hi)
+        return;
+    if (p->st.s != p->st.s) { /* NaN row, as in PyTorch */
+        for (int64_t j = lo; j < hi; j++)
+            p->g[j] = (T)NAN;
+        return;
     }
+    H(output_stored)(&p->rs.op, &p->st, p->st.bm + b_from, e, p->g, lo, hi - lo);
 }
 
 static int H(pipeline_ok)(const H(job) *J)

@@ -42,6 +42,22 @@ static void H(output_plain)(const H(rowop) *op, const H(rowstat) *st, const T *x
                     op->a / st->s, op->alpha_g, op->beta_g, 0, op->has_c, op->nt, op->hole - lo, op->hdelta);
 }
 
+/* Output pass over the range [lo, lo + n) of a row from its stored exponentials e, block by
+ * block, each relative to its block's max bm[k] (k from the range's first block): rescaled to
+ * the row's max (no libm call for the usual block whose max is the row's).  The rows that keep
+ * their exponentials (run_row), the pipelined rows and the rows in pieces. */
+static void H(output_stored)(const H(rowop) *op, const H(rowstat) *st, const T *bm, const T *e, T *g, int64_t lo,
+                             int64_t n)
+{
+    for (int64_t b0 = lo; b0 < lo + n; b0 += BLOCK) {
+        const int64_t len = lo + n - b0 < BLOCK ? lo + n - b0 : BLOCK;
+        const T m = bm[(b0 - lo) / BLOCK];
+        const double ab = op->a / st->s * (m == st->m ? 1.0 : exp((double)m - (double)st->m));
+        H(output_range)(e + b0, g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st->m, ab,
+                        op->alpha_g, op->beta_g, 1, op->has_c, op->nt, op->hole - b0, op->hdelta);
+    }
+}
+
 /* One row on the calling thread. */
 static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) plan, void *ctx)
 {
@@ -55,13 +71,8 @@ static void H(run_row)(const T *x, T *g, int64_t c, H(rowop) *op, H(plan_fn) pla
         H(output_plain)(op, &st, x, g, 0, c);
         return;
     }
-    /* exponentials stored per block relative to that block's running max: rescale */
-    for (int64_t b0 = 0; b0 < c; b0 += BLOCK) {
-        int64_t len = c - b0 < BLOCK ? c - b0 : BLOCK;
-        const double ab = op->a / st.s * H(block_scale)(&st, b0 / BLOCK);
-        H(output_range)(e + b0, g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st.m, ab,
-                        op->alpha_g, op->beta_g, 1, op->has_c, op->nt, op->hole - b0, op->hdelta);
-    }
+    /* exponentials stored per block relative to that block's running max */
+    H(output_stored)(op, &st, st.bm, e, g, 0, c);
 }
 
 /*
@@ -129,14 +140,7 @@ static int H(piece_output)(fs_par *p, void *ctx)
             H(output_plain)(op, st, P->x, P->g, lo, hi - lo);
             continue;
         }
-        /* the stored exponentials of each block, relative to the block's max: rescaled to the row's */
-        for (int64_t b0 = lo; b0 < hi; b0 += BLOCK) {
-            const int64_t len = hi - b0 < BLOCK ? hi - b0 : BLOCK;
-            const T bm = part->bm[(b0 - lo) / BLOCK];
-            const double ab = op->a / st->s * (bm == st->m ? 1.0 : exp((double)bm - (double)st->m));
-            H(output_range)(P->e + b0, P->g + b0, op->u ? op->u + b0 : NULL, op->w ? op->w + b0 : NULL, len, st->m,
-                            ab, op->alpha_g, op->beta_g, 1, op->has_c, op->nt, op->hole - b0, op->hdelta);
-        }
+        H(output_stored)(op, st, part->bm, P->e, P->g, lo, hi - lo); /* the piece's own block maxima */
     }
     if (P->op->nt)
         FS_SFENCE();

@@ -90,13 +90,6 @@ static void H(stats_add)(H(rowstat) *r, const T *x, int64_t c, int want_dot, con
     }
 }
 
-/* The factor that takes block b's stored exponentials to the row's max (no libm call for the
- * usual block whose max is the row's) */
-FS_INLINE double H(block_scale)(const H(rowstat) *r, int64_t b)
-{
-    return r->bm[b] == r->m ? 1.0 : exp((double)r->bm[b] - (double)r->m);
-}
-
 /* r += q for the statistics of two disjoint ranges of one row (not stored). */
 static void H(stats_merge)(H(rowstat) *r, const H(rowstat) *q)
 {
