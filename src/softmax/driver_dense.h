@@ -216,8 +216,8 @@ FS_INLINE int H(tiles_dense_c)(const H(job) *J, int64_t n0, int64_t ntiles, T *s
 /* An op's dense tiles (its dense hook: a run of tiles) with its epilogue: one copy of the tile
  * loop per class count up to 32, where the class loops unroll and the tile stays in registers
  * (65536 x 10: 22-26% faster than with the count known only at run time; Zen 3, 17-32 classes,
- * one thread and two, softmax and CE 1.1-1.6x faster, for 1.25 MB more of library); longer rows
- * share one copy.  The loop over the run's tiles is inside, so that a tile of a few short rows costs no
+ * one thread and two, softmax and CE 1.1-1.6x faster, for 1.25 MB more of library), which are
+ * all the tiles' counts (SMALL_C).  The loop over the run's tiles is inside, so that a tile of a few short rows costs no
  * call and no switch of its own.  by_clean: one copy more per count for tiles whose targets are
  * known clean (see H(tile)); two: rows of up to DENSE_TWO_C classes go two tiles at a time
  * (H(tile_dense_two)), for an epilogue of a few operations (softmax, log_softmax; the
@@ -261,8 +261,11 @@ FS_INLINE int H(tiles_dense_c)(const H(job) *J, int64_t n0, int64_t ntiles, T *s
             DENSE_C(30, epilogue, by_clean, two)                                                           \
             DENSE_C(31, epilogue, by_clean, two)                                                           \
             DENSE_C(32, epilogue, by_clean, two)                                                           \
-        default:                                                                                      \
-            return H(tiles_dense_c)(J, n0, ntiles, sums, wys, clean, J->b->n_classes, epilogue, two);      \
+        default: /* dense_ok (tile_ok) admits 1 to SMALL_C classes, each a case above */              \
+            __builtin_unreachable();                                                                  \
         }                                                                                             \
     }
+#if SMALL_C > 32
+#error "DENSE_TILES has a case for each class count up to 32 only"
+#endif
 #endif
