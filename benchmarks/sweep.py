@@ -28,6 +28,13 @@ The bars (issue #18), every cell:
 * 1 thread: C >= 1000 <= 1.6x; 100 <= C < 1000 <= 2x; C < 100 <= 2.5x (softmax), 3x (CE);
 * PyTorch / fastsoftmax >= 1.2 for softmax and for CE fwd+bwd, same thread count.
 
+With one thread the same calls also run on N*C = 2^19 (the input and output, 2 MiB each, stay in
+the caches), and the kernels' exp alone (``_kernels.vexpneg``: load, exp, store) on 2^19
+floats: their time per element against the copy's from memory is the arithmetic floor of each
+cell, the ratio that one core's arithmetic allows at best (a call from memory is not faster
+than from the caches).  Where the floor is above a bar, the bar needs less arithmetic per
+element, not better overlap with memory.
+
 Writes ``<out>/sweep.md`` (machine, the table, verdicts) and, when matplotlib is importable,
 ``<out>/gbps_sweep.png`` (GB/s = 2*N*C*4 / time against C, one panel per thread count):
 
@@ -105,6 +112,30 @@ def measure_cell(fs, c, total_log2, rounds, settle, with_torch):
     return n, {k: v.best for k, v in times.items()}
 
 
+FLOOR_LOG2 = 19
+
+
+def measure_floor(fs, c, rounds, settle):
+    """Softmax and CE on N*C = 2^FLOOR_LOG2 (one row when C is longer): seconds per element."""
+    n = max(1, (1 << FLOOR_LOG2) // c)
+    x, t = make_inputs((n, c), np.float32)
+    o, g = _touched(x), _touched(x)
+    impls = [BarImpl("softmax", lambda: fs.softmax(x, out=o)),
+             BarImpl("ce", lambda: fs.cross_entropy(x, t, return_grad=True, out=g))]
+    times = interleaved(impls, rounds, min_sample=0.02, settle=settle)
+    return {k: v.best / x.size for k, v in times.items()}
+
+
+def measure_exp(rounds, settle):
+    """The kernels' exp of x <= 0 alone (load, exp, store) on 2^FLOOR_LOG2 floats: seconds per element."""
+    from fastsoftmax import _kernels
+
+    x = -np.abs(np.random.default_rng(0).standard_normal(1 << FLOOR_LOG2, dtype=np.float32)) * 10
+    y = _touched(x)
+    times = interleaved([BarImpl("exp", lambda: _kernels.vexpneg(x, y))], rounds, min_sample=0.02, settle=settle)
+    return times["exp"].best / x.size
+
+
 def ratios(row):
     """The cell's ratios: softmax / copy, CE / scaled copy, torch / ours (allocating)."""
     c, tm = row["C"], row["t"]
@@ -128,7 +159,32 @@ def verdicts(row):
     return bar
 
 
-def markdown(rows, header):
+def floor_markdown(rows, floor):
+    """The arithmetic floor of the one-thread cells (see the module's docstring)."""
+    one = [r for r in rows if r["threads"] == 1]
+    total = max(r["total"] for r in one)
+    copy = {r["C"]: r["t"]["copy"] / (r["N"] * r["C"]) for r in one if r["total"] == total}
+    mean_copy = sum(copy.values()) / len(copy)
+    lines = ["## 1 thread: the arithmetic floor", "",
+             "The same calls on N·C = 2^%d (%g MiB in, as much out: in the caches), ns per element, against the "
+             "copy's ns per element at N·C = 2^%d, one thread (`floor x copy`: the least ratio one "
+             "core's arithmetic allows the cell; CE's copy scaled by (1 + 1/C) as above).  The kernels' "
+             "exp alone (load, exp, store; 2^%d floats): %.3f ns per element, %.2fx the copy's %.3f "
+             "(mean over C)." % (FLOOR_LOG2, (4 << FLOOR_LOG2) / 2**20, total, FLOOR_LOG2, floor["exp"] * 1e9,
+                                 floor["exp"] / mean_copy, mean_copy * 1e9), "",
+             "| C | softmax ns/el | CE ns/el | copy ns/el (2^%d) | softmax floor x copy | CE floor x copy "
+             "| bar softmax / CE |" % total,
+             "|---:|---:|---:|---:|---:|---:|---|"]
+    for c, f in sorted(floor["cells"].items()):
+        if c not in copy:
+            continue
+        lines.append("| %d | %.3f | %.3f | %.3f | %.2f | %.2f | %.1f / %.1f |" % (
+            c, f["softmax"] * 1e9, f["ce"] * 1e9, copy[c] * 1e9, f["softmax"] / copy[c],
+            f["ce"] / (copy[c] * (1 + 1 / c)), copy_bar(1, total, c, "softmax"), copy_bar(1, total, c, "ce")))
+    return lines + [""]
+
+
+def markdown(rows, header, floor=None):
     lines = ["# Every class count: softmax and fused cross-entropy against the copy", "",
              "`python benchmarks/sweep.py`; float32, int64 targets, mean reduction; ratios of the best",
              "times in interleaved rounds (`x copy`: time / `np.copyto` time, the CE's copy scaled by",
@@ -160,6 +216,8 @@ def markdown(rows, header):
                 "%.2f" % r["alloc_softmax"] if "alloc_softmax" in r else "–",
                 nbytes / tm["copy"] / 1e9, nbytes / tm["softmax"] / 1e9, nbytes / tm["ce"] / 1e9))
         lines.append("")
+    if floor:
+        lines += floor_markdown(rows, floor)
     lines += ["Bars (issue #18): 2 threads <= 1.25x copy at 2^26, <= 1.5x at 2^22; 1 thread C >= 1000 "
               "<= 1.6x, 100 <= C < 1000 <= 2x, C < 100 <= 2.5x softmax / 3x CE; torch / ours (out=) >= 1.2.",
               "", "Cells missing a bar: %d." % n_missed]
@@ -218,6 +276,7 @@ def main(argv=None):
     p.add_argument("--settle", type=float, default=0.05,
                    help="pause before each sample, seconds (default: %(default)s)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--no-floor", action="store_true", help="leave out the one-thread arithmetic floor")
     p.add_argument("--out", default=os.path.join(HERE, "results"),
                    help="directory for sweep.md and gbps_sweep.png; '-' for none (default: %(default)s)")
     p.add_argument("--strict", action="store_true", help="exit status 1 when a bar is not met")
@@ -229,7 +288,7 @@ def main(argv=None):
     import fastsoftmax as fs
 
     with_torch = not a.no_torch and bl.has_torch()
-    rows = []
+    rows, floor = [], None
     for threads in thread_counts:
         limiter = set_threads(threads)  # noqa: F841 (kept alive for the loop)
         for total in totals:
@@ -244,9 +303,15 @@ def main(argv=None):
                       + "  ".join("%s %.2f%s" % (k, r[k], "" if v[k][0] else " MISS") for k in v)
                       + ("  alloc/out %.2f" % r["alloc_softmax"] if "alloc_softmax" in r else ""),
                       flush=True)
+        if threads == 1 and not a.no_floor:
+            floor = {"exp": measure_exp(a.rounds, a.settle), "cells": {}}
+            for c in classes:
+                floor["cells"][c] = f = measure_floor(fs, c, a.rounds, a.settle)
+                print("threads 1 floor C=%-7d softmax %.3f ns/el  ce %.3f ns/el" % (
+                    c, f["softmax"] * 1e9, f["ce"] * 1e9), flush=True)
         del limiter
     header = machine_header() + ["rounds  : %d, pause %.2f s before each sample" % (a.rounds, a.settle)]
-    text, n_missed = markdown(rows, header)
+    text, n_missed = markdown(rows, header, floor)
     if a.out != "-":
         os.makedirs(a.out, exist_ok=True)
         png = os.path.join(a.out, "gbps_sweep.png")
