@@ -28,11 +28,13 @@ The bars (issue #18), every cell:
 * 1 thread: C >= 1000 <= 1.6x; 100 <= C < 1000 <= 2x; C < 100 <= 2.5x (softmax), 3x (CE);
 * PyTorch / fastsoftmax >= 1.2 for softmax and for CE fwd+bwd, same thread count.
 
-With one thread the same calls also run on N*C = 2^19 (the input and output, 2 MiB each, stay in
-the caches), and the kernels' exp alone (``_kernels.vexpneg``: load, exp, store) on 2^19
-floats: their time per element against the copy's from memory is the arithmetic floor of each
-cell, the ratio that one core's arithmetic allows at best (a call from memory is not faster
-than from the caches).  Where the floor is above a bar, the bar needs less arithmetic per
+With one thread the kernels of the same calls (``_kernels.softmax`` and
+``_kernels.cross_entropy``, the bindings the functions call, without the Python layer's
+checks) also run on N*C = 2^15 (the input and output, 128 KiB each, stay in L2; rows longer
+than that: one row), and the kernels' exp alone (``_kernels.vexpneg``: load, exp, store) on
+2^15 floats: their time per element against the copy's from memory is the arithmetic floor
+of each cell, the ratio that one core's arithmetic allows at best (a call from memory is not
+faster than from the caches).  Where the floor is above a bar, the bar needs less arithmetic per
 element, not better overlap with memory.
 
 Writes ``<out>/sweep.md`` (machine, the table, verdicts) and, when matplotlib is importable,
@@ -112,16 +114,24 @@ def measure_cell(fs, c, total_log2, rounds, settle, with_torch):
     return n, {k: v.best for k, v in times.items()}
 
 
-FLOOR_LOG2 = 19
+FLOOR_LOG2 = 15  # 128 KiB in and as much out: in L2 (512 KiB a core on Zen 3)
 
 
-def measure_floor(fs, c, rounds, settle):
-    """Softmax and CE on N*C = 2^FLOOR_LOG2 (one row when C is longer): seconds per element."""
+def measure_floor(c, rounds, settle):
+    """The kernels on N*C = 2^FLOOR_LOG2 (one row when C is longer), through the bindings that
+    fs.softmax and fs.cross_entropy call, without the Python layer (its checks of the arguments,
+    and the CE's pass over its targets, whose time per call would weigh on so short a call):
+    seconds per element."""
+    from fastsoftmax import _kernels
+
     n = max(1, (1 << FLOOR_LOG2) // c)
     x, t = make_inputs((n, c), np.float32)
     o, g = _touched(x), _touched(x)
-    impls = [BarImpl("softmax", lambda: fs.softmax(x, out=o)),
-             BarImpl("ce", lambda: fs.cross_entropy(x, t, return_grad=True, out=g))]
+    # the targets are classes (make_inputs), as fs.cross_entropy's check would find
+    opts = _kernels.CrossEntropyOptions(target=t, grad_scale=1.0 / n, targets_checked=True)
+    xv, ov, gv = (a.reshape(1, n, c) for a in (x, o, g))
+    impls = [BarImpl("softmax", lambda: _kernels.softmax(xv, ov, False)),
+             BarImpl("ce", lambda: _kernels.cross_entropy(xv, opts, None, gv))]
     times = interleaved(impls, rounds, min_sample=0.02, settle=settle)
     return {k: v.best / x.size for k, v in times.items()}
 
@@ -166,11 +176,12 @@ def floor_markdown(rows, floor):
     copy = {r["C"]: r["t"]["copy"] / (r["N"] * r["C"]) for r in one if r["total"] == total}
     mean_copy = sum(copy.values()) / len(copy)
     lines = ["## 1 thread: the arithmetic floor", "",
-             "The same calls on N·C = 2^%d (%g MiB in, as much out: in the caches), ns per element, against the "
-             "copy's ns per element at N·C = 2^%d, one thread (`floor x copy`: the least ratio one "
+             "The kernels of the same calls (their bindings, without the Python layer's checks) on "
+             "N·C = 2^%d (%g KiB in, as much out: in L2; longer rows: one row), ns per element, against "
+             "the copy's ns per element at N·C = 2^%d, one thread (`floor x copy`: the least ratio one "
              "core's arithmetic allows the cell; CE's copy scaled by (1 + 1/C) as above).  The kernels' "
              "exp alone (load, exp, store; 2^%d floats): %.3f ns per element, %.2fx the copy's %.3f "
-             "(mean over C)." % (FLOOR_LOG2, (4 << FLOOR_LOG2) / 2**20, total, FLOOR_LOG2, floor["exp"] * 1e9,
+             "(mean over C)." % (FLOOR_LOG2, (4 << FLOOR_LOG2) / 1024, total, FLOOR_LOG2, floor["exp"] * 1e9,
                                  floor["exp"] / mean_copy, mean_copy * 1e9), "",
              "| C | softmax ns/el | CE ns/el | copy ns/el (2^%d) | softmax floor x copy | CE floor x copy "
              "| bar softmax / CE |" % total,
@@ -306,7 +317,7 @@ def main(argv=None):
         if threads == 1 and not a.no_floor:
             floor = {"exp": measure_exp(a.rounds, a.settle), "cells": {}}
             for c in classes:
-                floor["cells"][c] = f = measure_floor(fs, c, a.rounds, a.settle)
+                floor["cells"][c] = f = measure_floor(c, a.rounds, a.settle)
                 print("threads 1 floor C=%-7d softmax %.3f ns/el  ce %.3f ns/el" % (
                     c, f["softmax"] * 1e9, f["ce"] * 1e9), flush=True)
         del limiter
