@@ -140,6 +140,21 @@ def test_target_integer_dtypes(rng, tdtype):
     np.testing.assert_array_equal(grad, grad64)
 
 
+def test_target_layouts(rng):
+    """Index targets that are not native, contiguous int64 (byte-swapped, strided, 2-D
+    Fortran-ordered) give what their contiguous int64 copy gives."""
+    x = make_logits(rng, (6, 10, 7), np.float32)
+    t = rng.integers(0, 7, (6, 10))
+    loss64, grad64 = fs.cross_entropy(x, t, return_grad=True, ignore_index=3)
+    wide = np.zeros((6, 20), np.int64)
+    wide[:, ::2] = t
+    for tv in (t.astype(">i8"), wide[:, ::2], np.asfortranarray(t)):
+        assert not (tv.dtype == np.int64 and tv.flags.c_contiguous)
+        loss, grad = fs.cross_entropy(x, tv, return_grad=True, ignore_index=3)
+        assert loss == loss64
+        np.testing.assert_array_equal(grad, grad64)
+
+
 def test_forward_only_equals_return_grad_loss(rng):
     for dtype, kind, red, eps, weighted in itertools.product(DTYPES, ["index", "prob"], REDUCTIONS, [0.0, 0.3],
                                                              [False, True]):
