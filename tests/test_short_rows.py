@@ -118,6 +118,39 @@ def test_short_rows_3d_middle_axis(rng, dtype, C):
     _ce(x, make_prob_target(rng, x.shape, 1, dtype), axis=1, reduction="none")
 
 
+# logits that meet in rows of two classes: the tiles take one exp per such row (exp of the
+# difference of the two logits: H(exp_two) in driver_tile.h)
+PAIR_VALUES = [-np.inf, np.inf, np.nan, 0.0, -0.0, 1.0, 1.0 + 2**-20, -1e4, 1e4, 88.0, -88.0, 1e-30, 3e38, -3e38]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_two_classes_every_pair(rng, isa, dtype):
+    """Rows of two classes, every ordered pair of special and ordinary logits, in dense tiles
+    (C-contiguous, many tiles, two at a time), gathered tiles (negative row stride) and rows
+    (class axis first); softmax, log_softmax, logsumexp and the cross-entropy against the
+    reference, NaN and infinities in the same places."""
+    v = np.array(PAIR_VALUES, dtype=np.float64)
+    pairs = np.stack(np.meshgrid(v, v, indexing="ij"), -1).reshape(-1, 2)
+    # the pairs between ordinary rows, whose tiles mix both kinds of lanes
+    x = (rng.standard_normal((3 * len(pairs), 2)) * 3).astype(dtype)
+    x[1::3] = pairs.astype(dtype)
+    for xv, axis in ((x, -1), (x[::-1], -1), (np.ascontiguousarray(x.T), 0)):
+        _family(xv, axis)
+    t = make_index_target(rng, (len(x),), 2, ignore_index=-100)
+    w = np.array([0.5, 2.0], dtype)
+    for kw in ({}, {"weight": w}, {"reduction": "none"}, {"reduction": "none", "label_smoothing": 0.1}):
+        _ce(x, t, **kw)
+        _ce(x[::-1], t[::-1], **kw)
+        _ce(np.ascontiguousarray(x.T), t, axis=0, **kw)
+    # ordinary logits whose difference is 0, tiny or huge: every bit of the exponential counts
+    d = np.concatenate([[0.0, 2**-24, 1e-7, 1e-3, 0.5, 10.0, 87.0, 88.0, 103.0, 104.0, 1e3], rng.uniform(0, 30, 200)])
+    base = rng.uniform(-50, 50, len(d))
+    x2 = np.stack([base, base - d], -1).astype(dtype)
+    x2 = np.concatenate([x2, x2[:, ::-1]])
+    _family(x2)
+    _ce(x2, rng.integers(0, 2, len(x2)), reduction="none")
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("C", [1, 2, 3, 8, 10, 16, 17, 18, 33, 58, 64])
 def test_dense_tiles(rng, isa, dtype, C):

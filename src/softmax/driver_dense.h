@@ -146,21 +146,29 @@ FS_INLINE int H(tile_dense_two)(const H(job) *J, int64_t n0, T *sums, T *wys, co
     }
     /* H(tile_stats) for both tiles, step by step, with its arithmetic (the same bits whichever
      * path a tile takes) */
-    V m[2] = {VSPLAT(-INFINITY), VSPLAT(-INFINITY)}, s0[2] = {VSPLAT(0), VSPLAT(0)}, s1[2] = {VSPLAT(0), VSPLAT(0)};
-    for (int64_t j = 0; j < c; j++)
+    V m[2] = {VSPLAT(-INFINITY), VSPLAT(-INFINITY)}, s[2];
+    if (c == 2) { /* one exp per row (H(exp_two)): two short chains */
         for (int h = 0; h < 2; h++)
-            m[h] = VMAX(vx[h][j], m[h]);
-    for (int64_t j = 0; j < c; j++)
-        for (int h = 0; h < 2; h++) {
-            ve[h][j] = VEXPN(vx[h][j] - m[h]);
-            if (j & 1)
-                s1[h] += ve[h][j];
-            else
-                s0[h] += ve[h][j];
-        }
+            H(tile_stats)(vx[h], ve[h], c, &m[h], &s[h]);
+    } else {
+        V s0[2] = {VSPLAT(0), VSPLAT(0)}, s1[2] = {VSPLAT(0), VSPLAT(0)};
+        for (int64_t j = 0; j < c; j++)
+            for (int h = 0; h < 2; h++)
+                m[h] = VMAX(vx[h][j], m[h]);
+        for (int64_t j = 0; j < c; j++)
+            for (int h = 0; h < 2; h++) {
+                ve[h][j] = VEXPN(vx[h][j] - m[h]);
+                if (j & 1)
+                    s1[h] += ve[h][j];
+                else
+                    s0[h] += ve[h][j];
+            }
+        for (int h = 0; h < 2; h++)
+            s[h] = select_nan_where_ninf(m[h], s0[h] + s1[h]);
+    }
     int status[2];
     for (int h = 0; h < 2; h++) {
-        status[h] = epilogue(J, &t[h], vx[h], ve[h], c, m[h], select_nan_where_ninf(m[h], s0[h] + s1[h]));
+        status[h] = epilogue(J, &t[h], vx[h], ve[h], c, m[h], s[h]);
         if (status[h] != TILE_STORE && status[h] != TILE_DONE)
             return status[h];
     }

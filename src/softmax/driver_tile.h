@@ -17,6 +17,25 @@ static int H(tile_ok)(const H(job) *J)
 }
 
 /*
+ * Two classes: the exponentials exp(x0 - m) and exp(x1 - m) with one exp.  One of x0 - m and
+ * x1 - m is 0 (exp gives exactly 1 there), so their sum is the other one, exactly, and exp of
+ * the sum is its exponential: the same bits as two exps.  Where either difference is NaN (a
+ * NaN logit, or an infinite max) the sum is NaN and so is every exponential that is not exp(0);
+ * the two exps could give 0 for the other class there, but the row's sum is NaN either way, and
+ * every output of such a row is NaN (the plans multiply by 1 / s).  Binary classification with
+ * a softmax over two logits: the exps are most of a tile's arithmetic there (Zen 3, one
+ * thread, 2^15 to 2^26 floats: softmax 1.28x, log_softmax 1.16x and the cross-entropy 1.05x
+ * faster; two threads at 2^26, 1.05x, 1.15x and 1.06x).
+ */
+FS_INLINE void H(exp_two)(V x0, V x1, V m, V *e0, V *e1)
+{
+    const V d0 = x0 - m, d1 = x1 - m;
+    const V e = VEXPN(d0 + d1);
+    *e0 = VSELECT(d0 != 0, e, VSPLAT(1));
+    *e1 = VSELECT(d1 != 0, e, VSPLAT(1));
+}
+
+/*
  * Statistics of LANES rows held class by class (vx[j] lane k = row k, class j):
  * the max, the exponentials e[j] = exp(vx[j] - m) and their sum.  The ops take its log
  * where they need it (a long dependency chain: softmax skips it, and the dense
@@ -27,6 +46,12 @@ FS_INLINE void H(tile_stats)(const V *vx, V *ve, int64_t c, V *mo, V *so)
     V m = VSPLAT(-INFINITY);
     for (int64_t j = 0; j < c; j++)
         m = VMAX(vx[j], m); /* NaN never enters the max, as in block_max */
+    if (c == 2) { /* the sum as below: (0 + e0) + (0 + e1) */
+        H(exp_two)(vx[0], vx[1], m, &ve[0], &ve[1]);
+        *mo = m;
+        *so = select_nan_where_ninf(m, ve[0] + ve[1]);
+        return;
+    }
     V s0 = VSPLAT(0), s1 = VSPLAT(0);
     for (int64_t j = 0; j < c; j++) {
         ve[j] = VEXPN(vx[j] - m);
