@@ -232,12 +232,22 @@ DENSE_TILES(ce_dense, H(ce_tile_dense), 1, 0)
 static void H(ce_dense_losses)(const H(job) *J, int64_t n0, int64_t nrows, const T *sums, const T *wys)
 {
     const H(vw) zero = {0};
-    for (int64_t k = 0; k < nrows; k += LANES) {
-        const V logs = VLOG_GE1(VLOAD(sums + k)); /* sums >= 1 (ignored rows: 1) or NaN */
-        H(vw) d, unused;
-        memcpy(&d, J->loss_rows + (n0 + k - J->loss_base), sizeof d);
-        d = H(ce_index_rows)(1.0, 0.0, 0.0, 0, 0.0, 1.0, d, __builtin_convertvector(logs, H(vw)), zero,
-                             __builtin_convertvector(VLOAD(wys + k), H(vw)), zero, &unused);
-        memcpy(J->loss_rows + (n0 + k - J->loss_base), &d, sizeof d);
+    /* the logs of a chunk first, then its losses: each loop's dependency chain is short enough
+     * for the out-of-order window to hold the iterations it needs (in one loop, the log's chain
+     * and the losses' after it bound the loop by their latency; Zen 3, one thread and two:
+     * the cross-entropy 1.04-1.07x faster at 2 classes, 1-2% at 10-32) */
+    enum { CHUNK = 256 };
+    T lg[CHUNK] __attribute__((aligned(64)));
+    for (int64_t k0 = 0; k0 < nrows; k0 += CHUNK) {
+        const int64_t m = nrows - k0 < CHUNK ? nrows - k0 : CHUNK;
+        for (int64_t k = 0; k < m; k += LANES)
+            VSTORE(lg + k, VLOG_GE1(VLOAD(sums + k0 + k))); /* sums >= 1 (ignored rows: 1) or NaN */
+        for (int64_t k = 0; k < m; k += LANES) {
+            H(vw) d, unused;
+            memcpy(&d, J->loss_rows + (n0 + k0 + k - J->loss_base), sizeof d);
+            d = H(ce_index_rows)(1.0, 0.0, 0.0, 0, 0.0, 1.0, d, __builtin_convertvector(VLOAD(lg + k), H(vw)), zero,
+                                 __builtin_convertvector(VLOAD(wys + k0 + k), H(vw)), zero, &unused);
+            memcpy(J->loss_rows + (n0 + k0 + k - J->loss_base), &d, sizeof d);
+        }
     }
 }
