@@ -14,11 +14,18 @@
 #include "pool.h"
 #include "rows.h"
 
-fs_tuning_t fs_tuning = {32768, 65536, 0}; /* stream_min_bytes: set by tune_streaming */
+/* min_work_per_thread: 2^17 elements, for every kernel family.  Next to BLAS (a NumPy training
+ * step, where OpenBLAS's threads spin on the other core after each product), a second thread
+ * paid from about 2^18 elements and not below: on 2 cores (AMD EPYC), the cross-entropy fwd+bwd
+ * of 1024x300, 2048x200 and 4096x100 logits took 0.72-0.87 of one thread's time, that of
+ * 2048x100 (204800) 0.85-1.3 from run to run.  With 2^15, as before, the default two threads
+ * made the last one slower than one thread (benchmarks/training_loop.py, 2048x512x100). */
+#define MIN_WORK_PER_THREAD 131072
+fs_tuning_t fs_tuning = {MIN_WORK_PER_THREAD, 65536, 0}; /* stream_min_bytes: set by tune_streaming */
 
 void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes)
 {
-    fs_tuning.min_work_per_thread = min_work_per_thread > 0 ? min_work_per_thread : 32768;
+    fs_tuning.min_work_per_thread = min_work_per_thread > 0 ? min_work_per_thread : MIN_WORK_PER_THREAD;
     fs_tuning.split_min_classes = split_min_classes > 0 ? split_min_classes : 65536;
 }
 
@@ -206,11 +213,19 @@ int fs_select_isa(int isa)
  * for any thread count.  65536 rows: 20 us on one thread.
  */
 #define ROWS_MIN_PER_THREAD (8 * ROWS_BLOCK)
+/* ... and at least this many rows a thread by default: 2^15, not the kernels' 2^17 elements
+ * (MIN_WORK_PER_THREAD, measured for the kernels next to BLAS, not for these passes).  A check
+ * of 65536 targets on two threads also wakes the helper that the kernel then finds awake. */
+#define ROWS_MIN_DEFAULT 32768
 
 static int rows_threads(int64_t n)
 {
-    int nt = fs_plan_threads(n);
-    const int64_t cap = n / ROWS_MIN_PER_THREAD;
+    if (fs_pool_in_helper())
+        return 1;
+    const int nt = fs_get_num_threads();
+    int64_t least = fs_tuning.min_work_per_thread; /* the tests lower it */
+    least = least > ROWS_MIN_DEFAULT ? ROWS_MIN_DEFAULT : least < ROWS_MIN_PER_THREAD ? ROWS_MIN_PER_THREAD : least;
+    const int64_t cap = n / least;
     return cap < nt ? (cap < 1 ? 1 : (int)cap) : nt;
 }
 

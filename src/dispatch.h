@@ -29,7 +29,7 @@ int fs_plan_threads(int64_t work);
 
 /* Thresholds of the threading (fs_set_tuning changes them, for the tests). */
 typedef struct {
-    int64_t min_work_per_thread; /* default 32768 elements */
+    int64_t min_work_per_thread; /* default 131072 elements (dispatch.c) */
     int64_t split_min_classes;   /* rows this long are split across threads when rows < threads; 65536 */
     int64_t stream_min_bytes;    /* outputs this large are written with streaming stores; 8 MiB, or a
                                   * quarter of the last-level cache (dispatch.c) */

@@ -151,7 +151,7 @@ void fs_set_spin_ns(int64_t ns);
 void fs_limit_helpers(int n);
 /* Threading thresholds: the least work (elements) worth a thread, and the row
  * length from which a row is split across threads when there are fewer rows
- * than threads.  0 restores the defaults (32768, 65536).  For the tests, which
+ * than threads.  0 restores the defaults (131072, 65536).  For the tests, which
  * set both low so that small inputs take the threaded code paths. */
 void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes);
 /* Outputs of at least this many bytes are written with streaming stores (the softmax family's

@@ -644,14 +644,18 @@ def _rows_sum(v):
     return total
 
 
-@pytest.mark.parametrize("C", [2, 10, 33, 100, 256, 257, 3000])
+# (classes, rows): several blocks of 1024 rows and a partial one; rows of at most 256 classes
+# are summed block by block from 16 blocks on (CE_BLOCK_SUM_MIN_ROWS), through a per-row
+# array below that
+@pytest.mark.parametrize("C,N", [(2, 5000), (2, 17361), (10, 5000), (10, 17361), (33, 17361), (100, 5000),
+                                 (100, 17361), (256, 17361), (257, 5000), (3000, 700)])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_loss_sum_without_per_row_array(C, threads):
+def test_loss_sum_without_per_row_array(C, N, threads):
     """"mean" and "sum" take the kernels' sum without an array of per-row losses (block by
-    block for short rows): the same bits as the fixed-order sum of the "none" losses, on any
-    thread count, in place or not, with ignored rows, weights and label smoothing."""
+    block for short rows in long batches): the same bits as the fixed-order sum of the "none"
+    losses, on any thread count, in place or not, with ignored rows, weights and label
+    smoothing."""
     rng = np.random.default_rng(C)
-    N = 5000 if C <= 257 else 700  # several blocks of 1024 rows, and a partial one
     x = rng.standard_normal((N, C)) * 3
     t = make_index_target(rng, (N,), C, ignore_index=-100)
     w = rng.uniform(0.5, 2.0, C)

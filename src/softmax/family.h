@@ -86,4 +86,5 @@ enum { TILE_STORE = 1, TILE_DONE = 2 };
 #undef CE_Z_LOSS
 #undef CE_INDEX_ROW
 #undef CE_BLOCK_SUM_C
+#undef CE_BLOCK_SUM_MIN_ROWS
 #undef CE_SELECT_C
