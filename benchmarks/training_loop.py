@@ -29,7 +29,7 @@ used meanwhile (from /proc/stat): on a shared machine, judge the numbers by it. 
 <out>/training_loop.md and prints it.
 
     python benchmarks/training_loop.py                     # 5 rounds, about 2 minutes on 2 cores
-    python benchmarks/training_loop.py --rounds 5 --steps 100 --only mlp,busy --strict
+    python benchmarks/training_loop.py --rounds 9 --steps 100 --only mlp,busy --strict
 """
 
 import argparse

@@ -29,16 +29,19 @@ void fs_set_tuning(int64_t min_work_per_thread, int64_t split_min_classes)
     fs_tuning.split_min_classes = split_min_classes > 0 ? split_min_classes : 65536;
 }
 
-int fs_plan_threads(int64_t work)
+/* the configured count, at most one thread per `least` of work, 1 on a helper */
+static int plan_threads(int64_t work, int64_t least)
 {
     if (fs_pool_in_helper())
         return 1;
     int nt = fs_get_num_threads();
-    int64_t cap = work / fs_tuning.min_work_per_thread;
+    int64_t cap = work / least;
     if (cap < nt)
         nt = cap < 1 ? 1 : (int)cap;
     return nt;
 }
+
+int fs_plan_threads(int64_t work) { return plan_threads(work, fs_tuning.min_work_per_thread); }
 
 static const fs_kernel_table *const tables[FS_ISA_COUNT] = {
     &fs_table_baseline,
@@ -220,13 +223,9 @@ int fs_select_isa(int isa)
 
 static int rows_threads(int64_t n)
 {
-    if (fs_pool_in_helper())
-        return 1;
-    const int nt = fs_get_num_threads();
-    int64_t least = fs_tuning.min_work_per_thread; /* the tests lower it */
-    least = least > ROWS_MIN_DEFAULT ? ROWS_MIN_DEFAULT : least < ROWS_MIN_PER_THREAD ? ROWS_MIN_PER_THREAD : least;
-    const int64_t cap = n / least;
-    return cap < nt ? (cap < 1 ? 1 : (int)cap) : nt;
+    const int64_t least = fs_tuning.min_work_per_thread; /* the tests lower it */
+    return plan_threads(n, least > ROWS_MIN_DEFAULT ? ROWS_MIN_DEFAULT
+                           : least < ROWS_MIN_PER_THREAD ? ROWS_MIN_PER_THREAD : least);
 }
 
 /* per block: first bad position (or -1), count not ignored, weight sum */
