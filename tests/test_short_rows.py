@@ -266,3 +266,28 @@ def test_groups_staged_and_streamed(request, rng, dtype, C, offset):
         assert_value_close(staged[2 + 2 * k], loss_ref, dtype, "loss")
         assert_grad_close(staged[3 + 2 * k], grad_ref, dtype, grad_row_factor(x.shape, target, **kw))
 
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [257, 384])
+def test_groups_streamed_into_strided_output(request, rng, dtype, C):
+    """Groups whose output is not C-contiguous (no staging block) stream rows of 1024 bytes
+    and more row by row (driver.h): the same bits as normal stores, for softmax (its group_row
+    hook, ops.h) and log_softmax, special rows included."""
+    from fastsoftmax import _kernels
+
+    request.addfinalizer(lambda: _kernels.set_stream_min_bytes(0))
+    N = 4 * 3 + 1
+    x, _ = _with_specials(rng, (rng.standard_normal((N, C)) * 3).astype(dtype))
+
+    def outputs():
+        o = np.full((N, C + 7), 7, dtype)[:, 3 : C + 3]
+        return [fs.softmax(x, out=o).copy(), fs.log_softmax(x, out=o).copy()]
+
+    _kernels.set_stream_min_bytes(1 << 62)
+    stored = outputs()
+    _kernels.set_stream_min_bytes(1)
+    streamed = outputs()
+    for a, b in zip(stored, streamed):
+        np.testing.assert_array_equal(a, b)
+    assert_softmax_close(streamed[0], ref.softmax(x), dtype)
+    assert_value_close(streamed[1], ref.log_softmax(x), dtype, "log_softmax")

@@ -87,8 +87,37 @@ DENSE_TILES(dense_softmax, H(tile_softmax), 0, 1)
 DENSE_TILES(dense_log_softmax, H(tile_log_softmax), 0, 1)
 DENSE_TILES(dense_logsumexp, H(tile_logsumexp), 0, 0)
 
-static const H(op) H(op_softmax) = {
-    .out = OUT_EXP, .no_logs = 1, .plan = H(plan_softmax), .tile = H(tiles_softmax), .dense = H(dense_softmax)};
+/* A softmax row of a group (driver_group.h): the generic setup, plan and output pass of the
+ * driver (row_begin, plan_softmax, group_scale or output_range) in one function; the same
+ * formulas, so the same bits. */
+static int H(softmax_group_row_ok)(const H(job) *J)
+{
+    (void)J;
+    return 1;
+}
+
+static int H(softmax_group_row)(const H(job) *J, int64_t n, const T *x, T *y, const T *e, T m, double s, double logs)
+{
+    (void)n, (void)x, (void)logs;
+    const int64_t c = J->b->n_classes;
+    if (s != s) { /* NaN row, as in PyTorch */
+        for (int64_t j = 0; j < c; j++)
+            y[j] = (T)NAN;
+    } else if (J->nt) {
+        H(output_range)(e, y, NULL, NULL, c, m, 1.0 / s, 0, 0, 1, 0, 1, -1, 0.0);
+    } else {
+        H(group_scale)(e, y, c, 1.0 / s, -1, 0.0);
+    }
+    return FS_OK;
+}
+
+static const H(op) H(op_softmax) = {.out = OUT_EXP,
+                                    .no_logs = 1,
+                                    .plan = H(plan_softmax),
+                                    .tile = H(tiles_softmax),
+                                    .dense = H(dense_softmax),
+                                    .group_row_ok = H(softmax_group_row_ok),
+                                    .group_row = H(softmax_group_row)};
 static const H(op) H(op_log_softmax) = {
     .out = OUT_LOG, .plan = H(plan_log_softmax), .tile = H(tiles_log_softmax), .dense = H(dense_log_softmax)};
 static const H(op) H(op_logsumexp) = {.out = OUT_NONE,
