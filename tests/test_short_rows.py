@@ -224,6 +224,21 @@ def test_grouped_rows(rng, isa, dtype, N, C):
     assert_grad_close(g, grad_ref, dtype, zloss_row_factor(x, t, **zl))
 
 
+def _streamed_as_stored(outputs):
+    """outputs() with normal stores, then with every output streamed (the size from which
+    outputs stream lowered to 1 byte; the caller's finalizer restores it): the same bits.
+    Returns the streamed results."""
+    from fastsoftmax import _kernels
+
+    _kernels.set_stream_min_bytes(1 << 62)
+    stored = outputs()
+    _kernels.set_stream_min_bytes(1)
+    streamed = outputs()
+    for a, b in zip(stored, streamed):
+        np.testing.assert_array_equal(a, b)
+    return streamed
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("C", [66, 100, 129, 150, 257, 384])
 @pytest.mark.parametrize("offset", [0, 1, 5])
@@ -254,12 +269,7 @@ def test_groups_staged_and_streamed(request, rng, dtype, C, offset):
         res.append(fs.softmax(xi, out=xi))
         return res
 
-    _kernels.set_stream_min_bytes(1 << 62)
-    stored = outputs()
-    _kernels.set_stream_min_bytes(1)
-    staged = outputs()
-    for a, b in zip(stored, staged):
-        np.testing.assert_array_equal(a, b)
+    staged = _streamed_as_stored(outputs)
     assert_softmax_close(staged[0], ref.softmax(x), dtype)
     for k, (target, kw) in enumerate(options):
         loss_ref, grad_ref = ref.cross_entropy(x, target, return_grad=True, **kw)
@@ -283,11 +293,6 @@ def test_groups_streamed_into_strided_output(request, rng, dtype, C):
         o = np.full((N, C + 7), 7, dtype)[:, 3 : C + 3]
         return [fs.softmax(x, out=o).copy(), fs.log_softmax(x, out=o).copy()]
 
-    _kernels.set_stream_min_bytes(1 << 62)
-    stored = outputs()
-    _kernels.set_stream_min_bytes(1)
-    streamed = outputs()
-    for a, b in zip(stored, streamed):
-        np.testing.assert_array_equal(a, b)
+    streamed = _streamed_as_stored(outputs)
     assert_softmax_close(streamed[0], ref.softmax(x), dtype)
     assert_value_close(streamed[1], ref.log_softmax(x), dtype, "log_softmax")
