@@ -225,15 +225,11 @@ FS_INLINE int H(tiles_dense_c)(const H(job) *J, int64_t n0, int64_t ntiles, T *s
 }
 
 /* An op's dense tiles (its dense hook: a run of tiles) with its epilogue: one copy of the tile
- * loop per class count up to SMALL_C = 48, where the class loops unroll and the tile stays in
- * registers as far as they go (65536 x 10: 22-26% faster than with the count known only at run
- * time; Zen 3, 17-32 classes, one thread and two, softmax and CE 1.1-1.6x faster, for 1.25 MB
- * more of library).  Rows of 33-48 classes went through the groups (driver_group.h), whose
- * per-row work (horizontal max and sum, the row's plan and tail) a row that short did not
- * amortise: as tiles, Zen 3, float32, 2^15 elements (in L2), one thread, softmax 1.35-1.8x and
- * CE 1.2-1.75x faster; 2^26, one thread and two, 1.05-1.75x (at 56 and 64 classes the tiles
- * were no faster in cache and up to 1.45x slower out of it).  The loop over the run's tiles is
- * inside, so that a tile of a few short rows costs no call and no switch of its own.  by_clean: one copy more per count for tiles whose targets are
+ * loop per class count up to 32, where the class loops unroll and the tile stays in registers
+ * (65536 x 10: 22-26% faster than with the count known only at run time; Zen 3, 17-32 classes,
+ * one thread and two, softmax and CE 1.1-1.6x faster, for 1.25 MB more of library), which are
+ * all the tiles' counts (SMALL_C).  The loop over the run's tiles is inside, so that a tile of a few short rows costs no
+ * call and no switch of its own.  by_clean: one copy more per count for tiles whose targets are
  * known clean (see H(tile)); two: rows of up to DENSE_TWO_C classes go two tiles at a time
  * (H(tile_dense_two)), for an epilogue of a few operations (softmax, log_softmax; the
  * cross-entropy's, with its targets and losses, ran no faster). */
@@ -276,27 +272,11 @@ FS_INLINE int H(tiles_dense_c)(const H(job) *J, int64_t n0, int64_t ntiles, T *s
             DENSE_C(30, epilogue, by_clean, two)                                                           \
             DENSE_C(31, epilogue, by_clean, two)                                                           \
             DENSE_C(32, epilogue, by_clean, two)                                                           \
-            DENSE_C(33, epilogue, by_clean, two)                                                           \
-            DENSE_C(34, epilogue, by_clean, two)                                                           \
-            DENSE_C(35, epilogue, by_clean, two)                                                           \
-            DENSE_C(36, epilogue, by_clean, two)                                                           \
-            DENSE_C(37, epilogue, by_clean, two)                                                           \
-            DENSE_C(38, epilogue, by_clean, two)                                                           \
-            DENSE_C(39, epilogue, by_clean, two)                                                           \
-            DENSE_C(40, epilogue, by_clean, two)                                                           \
-            DENSE_C(41, epilogue, by_clean, two)                                                           \
-            DENSE_C(42, epilogue, by_clean, two)                                                           \
-            DENSE_C(43, epilogue, by_clean, two)                                                           \
-            DENSE_C(44, epilogue, by_clean, two)                                                           \
-            DENSE_C(45, epilogue, by_clean, two)                                                           \
-            DENSE_C(46, epilogue, by_clean, two)                                                           \
-            DENSE_C(47, epilogue, by_clean, two)                                                           \
-            DENSE_C(48, epilogue, by_clean, two)                                                           \
         default: /* dense_ok (tile_ok) admits 1 to SMALL_C classes, each a case above */              \
             __builtin_unreachable();                                                                  \
         }                                                                                             \
     }
-#if SMALL_C > 48
-#error "DENSE_TILES has a case for each class count up to 48 only"
+#if SMALL_C > 32
+#error "DENSE_TILES has a case for each class count up to 32 only"
 #endif
 #endif

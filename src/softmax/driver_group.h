@@ -2,7 +2,7 @@
  * rows at a time (the path is chosen in driver.h). */
 
 /*
- * Rows too long for the tiles and too short to amortise a row's own setup (49 to 384
+ * Rows too long for the tiles and too short to amortise a row's own setup (33 to 384
  * classes): the row path's per-row costs (its block logic, a chain of scalar
  * reductions, a libm log) were 2-4x a 100-class row's arithmetic.  Here GROUP_R rows go
  * through each pass together, so that their max and sum chains overlap:
@@ -23,7 +23,7 @@
  * (Xeon, one thread and two).
  */
 /*
- * Large outputs of C-contiguous groups (stage): rows of 49-384 classes hold too few whole
+ * Large outputs of C-contiguous groups (stage): rows of 33-384 classes hold too few whole
  * cache lines to stream row by row (the partial lines at each row's ends, stored normally,
  * cost more than the streaming saved; driver.h), but a group's GROUP_R rows are one
  * contiguous span.  Its rows are written into a staging block laid out as the span is, at the

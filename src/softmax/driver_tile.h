@@ -5,13 +5,8 @@
  * time, transposed so that each vector holds one class of LANES rows; the
  * max, the exponentials and the output then take c vector operations per
  * LANES rows instead of a row's worth of loop and tail overhead per row.
- * Up to 48 classes (33-48 went through the groups, driver_group.h: see
- * DENSE_TILES for the speed-ups).  Rows that are not C-contiguous take the
- * gathered tiles there too, each class a gather (Zen 3, one thread, 33-48
- * classes, the cross-entropy 1.1-1.4x slower than in the groups, softmax
- * 0.85-1.2x): a row gives the same bits in any layout.
  */
-#define SMALL_C 48
+#define SMALL_C 32
 
 static int H(tile_ok)(const H(job) *J)
 {
